@@ -1,0 +1,1 @@
+"""AutoGLM-Phone-9B multimodal demo."""
