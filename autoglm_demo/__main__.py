@@ -1,0 +1,3 @@
+from autoglm_demo.cli import main
+
+main()

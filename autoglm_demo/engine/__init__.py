@@ -1,0 +1,1 @@
+"""In-process model runtimes behind one interface; no HTTP in here."""

@@ -1,0 +1,1 @@
+"""FastAPI routes for the OpenAI-compatible API. Only HTTP and protocol live here."""

@@ -1,0 +1,182 @@
+"""Serving /v1/chat/completions: one engine generation, split into reasoning and answer.
+
+The same `_turn` feeds both the streamed (SSE) and the whole response, so the two can
+never disagree about what the model said.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi.responses import StreamingResponse
+
+from autoglm_demo.engine.engine import Engine
+from autoglm_demo.engine.types import (
+    ContextLengthExceeded,
+    Finished,
+    PreparedPrompt,
+    SamplingParams,
+    TextDelta,
+)
+from autoglm_demo.reasoning import ReasoningSplitter, Split
+from autoglm_demo.server.content import to_chat_messages
+from autoglm_demo.server.errors import APIError, error_body
+from autoglm_demo.server.protocol import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    Choice,
+    ChunkChoice,
+    Delta,
+    ResponseMessage,
+    Usage,
+    completion_id,
+    now,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """A validated request, ready to generate."""
+
+    request: ChatCompletionRequest
+    prompt: PreparedPrompt
+    params: SamplingParams
+
+
+async def create_chat_completion(
+    request: ChatCompletionRequest, engine: Engine, *, max_images: int
+) -> ChatCompletion | StreamingResponse:
+    turn = await _validate(request, engine, max_images=max_images)
+    if request.stream:
+        return StreamingResponse(
+            _sse(turn, engine),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    return await _whole(turn, engine)
+
+
+async def _validate(
+    request: ChatCompletionRequest, engine: Engine, *, max_images: int
+) -> _Turn:
+    """Everything that can be refused is refused here, before a stream starts."""
+    messages = to_chat_messages(request.messages, max_images=max_images)
+    template_kwargs = {**(request.chat_template_kwargs or {}), "enable_thinking": request.thinking}
+    params = SamplingParams(
+        max_tokens=request.max_completion_tokens or request.max_tokens,
+        temperature=1.0 if request.temperature is None else request.temperature,
+        top_p=1.0 if request.top_p is None else request.top_p,
+        seed=request.seed,
+        stop=request.stop_sequences,
+    )
+    try:
+        prompt = await engine.prepare(messages, template_kwargs)
+        engine.plan(prompt, params)
+    except ContextLengthExceeded as error:
+        raise APIError(400, str(error), param="messages", code="context_length_exceeded") from None
+    return _Turn(request, prompt, params)
+
+
+async def _turn(turn: _Turn, engine: Engine) -> AsyncIterator[Split | Finished]:
+    """Model text as reasoning/answer deltas, then the Finished event."""
+    request = turn.request
+    splitter = (
+        ReasoningSplitter(starts_in_reasoning=turn.prompt.starts_in_reasoning)
+        if request.separate_reasoning
+        else None
+    )
+
+    def shaped(split: Split) -> Split:
+        return split if request.include_reasoning else Split(answer=split.answer)
+
+    async for event in engine.generate(turn.prompt, turn.params):
+        if isinstance(event, TextDelta):
+            split = splitter.feed(event.text) if splitter else Split(answer=event.text)
+            if split := shaped(split):
+                yield split
+        else:
+            if splitter and (tail := shaped(splitter.finish())):
+                yield tail
+            yield event
+
+
+def _usage(finished: Finished) -> Usage:
+    return Usage(
+        prompt_tokens=finished.prompt_tokens,
+        completion_tokens=finished.completion_tokens,
+        total_tokens=finished.prompt_tokens + finished.completion_tokens,
+    )
+
+
+def _finish_reason(finished: Finished) -> str:
+    return "length" if finished.reason == "length" else "stop"
+
+
+async def _whole(turn: _Turn, engine: Engine) -> ChatCompletion:
+    reasoning, answer = [], []
+    finished: Finished | None = None
+    async for item in _turn(turn, engine):
+        if isinstance(item, Finished):
+            finished = item
+        else:
+            reasoning.append(item.reasoning)
+            answer.append(item.answer)
+    assert finished is not None, "the engine always ends with Finished"
+    trace = "".join(reasoning) or None  # a model that does not think has no trace at all
+    return ChatCompletion(
+        id=completion_id(),
+        created=now(),
+        model=turn.request.model,
+        choices=[
+            Choice(
+                message=ResponseMessage(
+                    content="".join(answer), reasoning_content=trace, reasoning=trace
+                ),
+                finish_reason=_finish_reason(finished),
+            )
+        ],
+        usage=_usage(finished),
+    )
+
+
+async def _sse(turn: _Turn, engine: Engine) -> AsyncIterator[str]:
+    request = turn.request
+    identity = {"id": completion_id(), "created": now(), "model": request.model}
+
+    def chunk(delta: Delta, finish_reason: str | None = None) -> str:
+        body = ChatCompletionChunk(
+            **identity, choices=[ChunkChoice(delta=delta, finish_reason=finish_reason)]
+        )
+        return _event(body.model_dump_json(exclude_none=True))
+
+    yield chunk(Delta(role="assistant", content=""))
+    try:
+        async for item in _turn(turn, engine):
+            if isinstance(item, Finished):
+                yield chunk(Delta(), _finish_reason(item))
+                if request.stream_options and request.stream_options.include_usage:
+                    usage = ChatCompletionChunk(**identity, choices=[], usage=_usage(item))
+                    yield _event(usage.model_dump_json())
+            else:
+                yield chunk(
+                    Delta(
+                        content=item.answer or None,
+                        reasoning_content=item.reasoning or None,
+                        reasoning=item.reasoning or None,
+                    )
+                )
+    except Exception:  # the stream has started, so the error travels in-band
+        log.exception("Generation failed mid-stream")
+        failure = error_body(500, "Generation failed; see the server log.")
+        yield _event(json.dumps(failure.model_dump()))
+    yield _event("[DONE]")
+
+
+def _event(data: str) -> str:
+    return f"data: {data}\n\n"

@@ -1,0 +1,108 @@
+"""The HTTP surface: OpenAI-compatible /v1 routes and /health. Protocol only; no model code."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from autoglm_demo.engine.engine import Engine, EngineNotReady, LoadState
+from autoglm_demo.server import chat
+from autoglm_demo.server.errors import APIError
+from autoglm_demo.server.protocol import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    ErrorResponse,
+    Health,
+    ModelCapabilities,
+    ModelCard,
+    ModelList,
+    now,
+)
+from autoglm_demo.settings import Settings
+
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 500, 503)}
+
+router = APIRouter()
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def _ready_engine(request: Request, model: str) -> Engine:
+    settings = _settings(request)
+    if model not in settings.served_model_name:
+        raise APIError(
+            404,
+            f"The model '{model}' does not exist. Served models: "
+            + ", ".join(settings.served_model_name),
+            param="model",
+            code="model_not_found",
+        )
+    engine = _engine(request)
+    try:
+        engine.runtime
+    except EngineNotReady:
+        status = engine.status
+        raise APIError(503, f"The model is not ready: {status.detail}", code=status.state.value)
+    return engine
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+def health(request: Request) -> JSONResponse:
+    engine = _engine(request)
+    status = engine.status
+    body = Health(
+        status=status.state.value,
+        detail=status.detail,
+        model=_settings(request).primary_model_name,
+    )
+    code = 200 if status.state is LoadState.READY else 503
+    return JSONResponse(body.model_dump(), status_code=code)
+
+
+@router.get("/v1/models", response_model=ModelList)
+def list_models(request: Request) -> ModelList:
+    engine = _engine(request)
+    try:
+        info = engine.runtime.info
+    except EngineNotReady:
+        return ModelList(data=[])
+    capabilities = ModelCapabilities(
+        vision=info.vision, image_input="native" if info.vision else "ocr", reasoning=info.reasoning
+    )
+    created = now()
+    return ModelList(
+        data=[
+            ModelCard(
+                id=name,
+                created=created,
+                root=info.source,
+                max_model_len=info.context_length,
+                runtime=info.runtime,
+                precision=info.dtype,
+                device=info.device,
+                weight_bytes=info.weight_bytes,
+                capabilities=capabilities,
+            )
+            for name in _settings(request).served_model_name
+        ]
+    )
+
+
+@router.post(
+    "/v1/chat/completions",
+    response_model=ChatCompletion,
+    responses={**_ERRORS, 200: {"content": {"text/event-stream": {}}}},
+)
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request
+) -> ChatCompletion | StreamingResponse:
+    engine = _ready_engine(request, body.model)
+    return await chat.create_chat_completion(
+        body, engine, max_images=_settings(request).max_images
+    )

@@ -1,0 +1,163 @@
+"""One typed settings object, read once from CLI flags and AUTOGLM_* environment variables.
+
+Every option is declared exactly once, in `Settings`, with its help text in the field
+metadata. The CLI parser and the environment lookup are both derived from that declaration,
+so a flag, its variable and its default can never drift apart (README's settings table is
+generated from the same place).
+
+Precedence: CLI flag > AUTOGLM_<NAME> environment variable > default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "AUTOGLM_"
+
+
+def _option(default: Any, help: str, **kwargs: Any) -> Any:
+    return field(default=default, metadata={"help": help, **kwargs})
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "autoglm-demo"
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str | None = _option(
+        None,
+        "Hub id or local folder of a transformers model (e.g. zai-org/AutoGLM-Phone-9B). "
+        "Empty: the offline default, SmolLM2-135M-Instruct shipped on PyPI.",
+    )
+    served_model_name: tuple[str, ...] = _option(
+        ("autoglm-phone-9b",),
+        "Names clients use in the `model` field; the first is the primary one.",
+        nargs="+",
+    )
+    host: str = _option("127.0.0.1", "Interface to listen on.")
+    port: int = _option(8000, "Port to listen on.")
+    device: str = _option("auto", "Where the model runs.", choices=("auto", "cpu", "cuda"))
+    dtype: str = _option(
+        "auto",
+        "Weight dtype; auto is bfloat16 on a GPU and float32 on the CPU.",
+        choices=("auto", "float32", "bfloat16", "float16"),
+    )
+    trust_remote_code: bool = _option(False, "Allow model repositories to run their own code.")
+    cache_dir: Path = _option(
+        _default_cache_dir(), "Where converted weights and other derived files are kept."
+    )
+    default_max_tokens: int = _option(
+        1024, "Completion length when a request gives no max_tokens (capped by the context)."
+    )
+    max_images: int = _option(10, "Most images accepted in one request.")
+    log_level: str = _option(
+        "info", "Console log level.", choices=("debug", "info", "warning", "error")
+    )
+
+    @property
+    def primary_model_name(self) -> str:
+        return self.served_model_name[0]
+
+
+def _env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
+    """Turn one environment string into the field's type."""
+    if f.metadata.get("nargs"):
+        return tuple(part for part in raw.replace(",", " ").split() if part)
+    kind = type(f.default) if f.default is not None else str
+    if kind is bool:
+        return _parse_bool(raw)
+    if kind in (int, float):
+        return kind(raw)
+    if isinstance(f.default, Path):
+        return Path(raw).expanduser()
+    return raw or None
+
+
+def _defaults_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        raw = env.get(_env_name(f.name))
+        if raw is None:
+            continue
+        try:
+            values[f.name] = _convert(f, raw)
+        except ValueError as error:
+            raise SystemExit(f"{_env_name(f.name)}: {error}") from None
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per settings field; argparse.SUPPRESS keeps unset flags out of the result."""
+    for f in dataclasses.fields(Settings):
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": f.metadata["help"]}
+        if isinstance(f.default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            if "choices" in f.metadata:
+                kwargs["choices"] = f.metadata["choices"]
+            if "nargs" in f.metadata:
+                kwargs["nargs"] = f.metadata["nargs"]
+            elif isinstance(f.default, (int, float)):
+                kwargs["type"] = type(f.default)
+            elif isinstance(f.default, Path):
+                kwargs["type"] = Path
+        kwargs["help"] += f" [env {_env_name(f.name)}; default {_describe_default(f)}]"
+        parser.add_argument(_flag(f.name), **kwargs)
+
+
+def _describe_default(f: dataclasses.Field[Any]) -> str:
+    if isinstance(f.default, tuple):
+        return " ".join(f.default)
+    return "none" if f.default is None else str(f.default)
+
+
+def from_namespace(
+    namespace: argparse.Namespace, env: Mapping[str, str] | None = None
+) -> Settings:
+    values = _defaults_from_env(os.environ if env is None else env)
+    names = {f.name for f in dataclasses.fields(Settings)}
+    for name, value in vars(namespace).items():
+        if name in names:
+            values[name] = tuple(value) if isinstance(value, list) else value
+    return Settings(**values)
+
+
+def parse_settings(
+    argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    parser = argparse.ArgumentParser(description="AutoGLM-Phone-9B demo settings")
+    add_arguments(parser)
+    return from_namespace(parser.parse_args(argv), env)
+
+
+def settings_table() -> list[tuple[str, str, str, str]]:
+    """(flag, environment variable, default, help) for every option, for documentation."""
+    return [
+        (_flag(f.name), _env_name(f.name), _describe_default(f), f.metadata["help"])
+        for f in dataclasses.fields(Settings)
+    ]
