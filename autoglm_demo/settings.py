@@ -58,6 +58,14 @@ class Settings:
         1024, "Completion length when a request gives no max_tokens (capped by the context)."
     )
     max_images: int = _option(10, "Most images accepted in one request.")
+    backend_url: str | None = _option(
+        None,
+        "Page only: an OpenAI-compatible /v1 URL (vLLM, SGLang, another instance) to use "
+        "instead of the embedded backend.",
+    )
+    api_key: str | None = _option(
+        None, "Page only: the key sent to --backend-url as a Bearer token."
+    )
     log_level: str = _option(
         "info", "Console log level.", choices=("debug", "info", "warning", "error")
     )
@@ -137,9 +145,12 @@ def _describe_default(f: dataclasses.Field[Any]) -> str:
 
 
 def from_namespace(
-    namespace: argparse.Namespace, env: Mapping[str, str] | None = None
+    namespace: argparse.Namespace,
+    env: Mapping[str, str] | None = None,
+    **defaults: Any,
 ) -> Settings:
-    values = _defaults_from_env(os.environ if env is None else env)
+    """`defaults` replace the declared defaults for one entry point (the page's port)."""
+    values = {**defaults, **_defaults_from_env(os.environ if env is None else env)}
     names = {f.name for f in dataclasses.fields(Settings)}
     for name, value in vars(namespace).items():
         if name in names:
@@ -148,11 +159,13 @@ def from_namespace(
 
 
 def parse_settings(
-    argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    **defaults: Any,
 ) -> Settings:
     parser = argparse.ArgumentParser(description="AutoGLM-Phone-9B demo settings")
     add_arguments(parser)
-    return from_namespace(parser.parse_args(argv), env)
+    return from_namespace(parser.parse_args(argv), env, **defaults)
 
 
 def settings_table() -> list[tuple[str, str, str, str]]:

@@ -1,0 +1,168 @@
+"""Talk to any OpenAI-compatible backend and yield typed events.
+
+The page uses this for the embedded backend and for remote ones alike (vLLM, SGLang, a
+second instance of ours), so both paths behave the same. Backends disagree on where the
+reasoning trace goes: `reasoning_content` (SGLang, DeepSeek), `reasoning` (current vLLM),
+or `<think>` tags left inside `content` (vLLM without a reasoning parser, as AutoGLM is
+officially served). All three become the same `ReasoningDelta` events here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+
+from autoglm_demo.reasoning import ReasoningSplitter, Split
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Finish:
+    reason: str
+
+
+@dataclass(frozen=True)
+class BackendError:
+    """A failure worth showing to a person; the conversation itself is unaffected."""
+
+    message: str
+
+
+ClientEvent = ReasoningDelta | AnswerDelta | UsageReport | Finish | BackendError
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 1024
+    enable_thinking: bool = True
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+
+    def request_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+        }
+        if self.seed is not None:
+            fields["seed"] = self.seed
+        if self.stop:
+            fields["stop"] = self.stop
+        return fields
+
+    def extra_body(self) -> dict[str, Any]:
+        # Both spellings: the seed's top-level flags and vLLM/SGLang's template kwargs.
+        return {
+            "enable_thinking": self.enable_thinking,
+            "return_reasoning": True,
+            "chat_template_kwargs": {"enable_thinking": self.enable_thinking},
+        }
+
+
+@dataclass(frozen=True)
+class BackendModel:
+    id: str
+    details: dict[str, Any]
+
+    @property
+    def vision(self) -> bool:
+        return bool(self.details.get("capabilities", {}).get("vision", True))
+
+
+class BackendClient:
+    def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = 600) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=api_key or "EMPTY", timeout=timeout, max_retries=0
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def list_models(self) -> list[BackendModel]:
+        page = await self._client.models.list()
+        return [BackendModel(model.id, model.model_dump()) for model in page.data]
+
+    async def stream_chat(
+        self, model: str, messages: list[dict[str, Any]], options: ChatOptions
+    ) -> AsyncIterator[ClientEvent]:
+        """Yield the turn as events; every failure ends the stream with one BackendError."""
+        splitter = ReasoningSplitter()
+        try:
+            stream = await self._client.chat.completions.create(
+                model=model,
+                messages=messages,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+                extra_body=options.extra_body(),
+                **options.request_fields(),
+            )
+            async with stream:
+                async for chunk in stream:
+                    for event in _chunk_events(chunk, splitter):
+                        yield event
+            for event in _split_events(splitter.finish()):
+                yield event
+        except openai.APIStatusError as error:
+            yield BackendError(_status_message(error))
+        except openai.APIConnectionError:
+            yield BackendError(
+                f"The backend at {self.base_url} is not reachable. It may be restarting; "
+                "your conversation is kept, so try again in a moment."
+            )
+        except openai.APIError as error:  # an error event inside the stream
+            yield BackendError(f"The backend failed while answering: {error.message}")
+
+
+def _chunk_events(chunk: Any, splitter: ReasoningSplitter) -> list[ClientEvent]:
+    events: list[ClientEvent] = []
+    for choice in chunk.choices or ():
+        delta = choice.delta
+        extra = delta.model_extra or {}
+        trace = extra.get("reasoning_content") or extra.get("reasoning")
+        if trace:
+            events.append(ReasoningDelta(trace))
+        if delta.content:
+            events.extend(_split_events(splitter.feed(delta.content)))
+        if choice.finish_reason:
+            events.extend(_split_events(splitter.finish()))
+            events.append(Finish(choice.finish_reason))
+    if chunk.usage:
+        events.append(UsageReport(chunk.usage.prompt_tokens, chunk.usage.completion_tokens))
+    return events
+
+
+def _split_events(split: Split) -> list[ClientEvent]:
+    events: list[ClientEvent] = []
+    if split.reasoning:
+        events.append(ReasoningDelta(split.reasoning))
+    if split.answer:
+        events.append(AnswerDelta(split.answer))
+    return events
+
+
+def _status_message(error: openai.APIStatusError) -> str:
+    body = error.body if isinstance(error.body, dict) else {}
+    detail = body.get("error", body) if isinstance(body.get("error", body), dict) else {}
+    message = detail.get("message") or body.get("message") or error.message
+    return f"The backend refused the request ({error.status_code}): {message}"
