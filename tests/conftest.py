@@ -1,0 +1,117 @@
+"""Shared test fixtures: real models built on disk, and real servers on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from tests.tiny_models import build_tiny_glm4v, build_tiny_llama, train_tiny_tagged_model
+
+TAGGED_REPLY = (
+    "<think>The user wants to search. The search box is at the top of the screen.</think>"
+    '<answer>do(action="Tap", element=[500,100])</answer>'
+)
+
+
+def free_port() -> int:
+    """A loopback port for apps that must know their own port before they start."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve_app(
+    app: FastAPI, *, port: int | None = None, ready_path: str | None = "/health"
+) -> Iterator[str]:
+    """Run `app` with uvicorn on loopback (a free port unless given); yields its base URL.
+
+    With `ready_path`, waits (bounded) until that path answers 200.
+    """
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port or 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, ready_path, server)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+def _wait_until_up(base: str, path: str | None, server: uvicorn.Server) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if server.started:
+            if path is None:
+                return
+            try:
+                if httpx.get(base + path, timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{base}{path or ''} did not come up within 180 s")
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(models_dir: Path) -> Path:
+    return build_tiny_llama(models_dir / "tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_glm4v_dir(models_dir: Path) -> Path:
+    return build_tiny_glm4v(models_dir / "tiny-glm4v")
+
+
+@pytest.fixture(scope="session")
+def tagged_model_dir(models_dir: Path) -> Path:
+    """A tiny model trained in the test run to answer every prompt with TAGGED_REPLY."""
+    return train_tiny_tagged_model(models_dir / "tagged", TAGGED_REPLY)
+
+
+@pytest.fixture(scope="session")
+def offline_cache_dir() -> Path:
+    """The real cache folder, so the offline default's one-time conversion is shared."""
+    from autoglm_demo.settings import Settings
+
+    configured = os.environ.get("AUTOGLM_CACHE_DIR")
+    return Path(configured) if configured else Settings().cache_dir
+
+
+def page_settings(model: Path, port: int, **overrides: object) -> "Settings":
+    """Settings for the page process serving `model` on `port` (it calls its own /v1)."""
+    from autoglm_demo.settings import Settings
+
+    return Settings(model=str(model), port=port, device="cpu", log_level="warning", **overrides)  # type: ignore[arg-type]
+
+
+def app_for(model: Path | None, **settings_fields: object) -> FastAPI:
+    """The real server app for a model folder (None: the offline default)."""
+    from autoglm_demo.cli import build_engine
+    from autoglm_demo.server.app import create_app
+    from autoglm_demo.settings import Settings
+
+    settings = Settings(model=str(model) if model else None, **settings_fields)  # type: ignore[arg-type]
+    return create_app(settings, build_engine(settings))

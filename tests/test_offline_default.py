@@ -1,0 +1,106 @@
+"""The offline default (SmolLM2-135M-Instruct from PyPI), loaded for real and served on loopback.
+
+These are the slow tests: the first run converts the shipped GGUF (about 45 s on 2 cores),
+later runs load the cached export.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from langchain_openai import ChatOpenAI
+from PIL import Image, ImageDraw, ImageFont
+
+from autoglm_demo.engine.catalogue import load_runtime
+from autoglm_demo.engine.engine import Engine
+from autoglm_demo.engine.types import ChatMessage
+from autoglm_demo.settings import Settings
+from tests.conftest import app_for, serve_app
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def base_url(offline_cache_dir: Path) -> Iterator[str]:
+    with serve_app(app_for(None, cache_dir=offline_cache_dir)) as url:
+        yield url
+
+
+def test_the_seed_langchain_call_works_as_written(base_url: str) -> None:
+    chat_model = ChatOpenAI(
+        model="autoglm-phone-9b",
+        temperature=0.5,
+        base_url=f"{base_url}/v1",
+        api_key="EMPTY",
+        extra_body={"enable_thinking": True, "return_reasoning": True},
+        streaming=True,
+    )
+    answer = chat_model.invoke("你是谁？").content
+    assert isinstance(answer, str) and answer.strip()
+
+
+def test_answers_a_simple_question_sensibly(base_url: str) -> None:
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="EMPTY")
+    response = client.chat.completions.create(
+        model="autoglm-phone-9b",
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        temperature=0,
+        max_tokens=32,
+    )
+    assert "Paris" in (response.choices[0].message.content or "")
+    assert response.choices[0].finish_reason == "stop"
+    # A model that does not think has no trace, and that is not an error.
+    assert response.choices[0].message.model_extra["reasoning_content"] is None
+
+
+def test_openai_sdk_streams_deltas(base_url: str) -> None:
+    async def collect() -> tuple[list[str], str | None]:
+        async with openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="EMPTY") as client:
+            stream = await client.chat.completions.create(
+                model="autoglm-phone-9b",
+                messages=[{"role": "user", "content": "Name three colours."}],
+                temperature=0,
+                max_tokens=40,
+                stream=True,
+                extra_body={"enable_thinking": True, "return_reasoning": True},
+            )
+            pieces, finish = [], None
+            async for chunk in stream:
+                delta = chunk.choices[0].delta
+                assert not (delta.model_extra or {}).get("reasoning_content")
+                pieces.append(delta.content or "")
+                finish = chunk.choices[0].finish_reason or finish
+            return pieces, finish
+
+    pieces, finish = asyncio.run(collect())
+    assert sum(1 for p in pieces if p) > 3, "the answer should arrive in several deltas"
+    assert finish in {"stop", "length"}
+
+
+def test_models_report_that_images_are_read_with_ocr(base_url: str) -> None:
+    card = httpx.get(f"{base_url}/v1/models").json()["data"][0]
+    assert card["capabilities"]["image_input"] == "ocr"
+    assert "SmolLM2" in card["root"]
+
+
+def test_screenshot_text_reaches_the_prompt_labelled_as_ocr(offline_cache_dir: Path) -> None:
+    settings = Settings(cache_dir=offline_cache_dir)
+    engine = Engine(lambda phase: load_runtime(settings, phase))
+    engine.load()
+    screenshot = Image.new("RGB", (360, 640), "white")
+    draw = ImageDraw.Draw(screenshot)
+    draw.text((20, 40), "Settings", fill="black", font=ImageFont.load_default(size=28))
+    draw.text((20, 120), "Bluetooth", fill="black", font=ImageFont.load_default(size=28))
+
+    prompt = asyncio.run(
+        engine.prepare([ChatMessage("user", "Where is Bluetooth?", [screenshot])], {})
+    )
+    rendered = engine.runtime.tokenizer.decode(prompt.inputs["input_ids"][0])  # type: ignore[attr-defined]
+    assert "[Image 1, OCR text]" in rendered
+    assert "Settings" in rendered and "Bluetooth" in rendered
+    assert rendered.index("Bluetooth") < rendered.index("Where is Bluetooth?")
