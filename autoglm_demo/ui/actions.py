@@ -1,0 +1,105 @@
+"""Parse AutoGLM phone actions out of an answer.
+
+AutoGLM-Phone answers with calls such as ``do(action="Tap", element=[500,120])`` or
+``finish(message="Done")``; coordinates are relative, 0-1000 on each axis. The parser is
+pure and forgiving: the model's output is untrusted text, so anything that does not parse
+is skipped rather than raised, and the page still shows the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# One call: do(...) or finish(...). Arguments are key=value pairs whose values are quoted
+# strings or [x, y] lists; a quoted string may contain ")" so the call ends at the first
+# ")" that is not inside quotes.
+_CALL = re.compile(r"\b(do|finish)\s*\(((?:\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^()\"'])*)\)")
+_ARG = re.compile(
+    r"(\w+)\s*=\s*(?:\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'|\[\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\])"
+)
+_ESCAPE = re.compile(r"\\(.)")
+
+Point = tuple[float, float]
+
+# Actions whose target is one point (element=[x, y]).
+POINT_ACTIONS = frozenset({"Tap", "Long Press", "Double Tap"})
+
+
+@dataclass(frozen=True)
+class Action:
+    """One parsed call. `name` is the action ("Tap", "Swipe", …) or "finish"."""
+
+    name: str
+    point: Point | None = None
+    end: Point | None = None
+    text: str | None = None
+    extras: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """A short caption for the overlay: the action and its text argument, if any."""
+        return f"{self.name}: {self.text}" if self.text else self.name
+
+
+def parse_actions(answer: str) -> list[Action]:
+    """Every well-formed action in `answer`, in order; never raises."""
+    actions: list[Action] = []
+    for match in _CALL.finditer(answer):
+        action = _build(match.group(1), _arguments(match.group(2)))
+        if action is not None:
+            actions.append(action)
+    return actions
+
+
+def _arguments(text: str) -> dict[str, str | Point]:
+    values: dict[str, str | Point] = {}
+    for match in _ARG.finditer(text):
+        key, double, single, x, y = match.groups()
+        if x is not None:
+            values[key] = (float(x), float(y))
+        else:
+            values[key] = _ESCAPE.sub(r"\1", double if double is not None else single)
+    return values
+
+
+def _build(call: str, args: dict[str, str | Point]) -> Action | None:
+    strings = {k: v for k, v in args.items() if isinstance(v, str)}
+    points = {k: v for k, v in args.items() if isinstance(v, tuple)}
+    if call == "finish":
+        return Action("finish", text=strings.get("message"))
+    name = strings.pop("action", None)
+    if not name:
+        return None
+    text = strings.pop("text", None) or strings.pop("app", None) or strings.pop("message", None)
+    point = points.get("element") or points.get("start")
+    end = points.get("end")
+    if name in POINT_ACTIONS and point is None:
+        return None  # a tap without a target cannot be drawn or replayed
+    if name == "Swipe" and (point is None or end is None):
+        return None
+    return Action(name, point=point, end=end, text=text, extras=strings)
+
+
+def format_action(action: Action) -> str:
+    """The call as the model writes it; the inverse of `parse_actions` for one action."""
+    if action.name == "finish":
+        return f'finish(message="{_quote(action.text or "")}")'
+    parts = [f'action="{_quote(action.name)}"']
+    if action.name == "Swipe" and action.point and action.end:
+        parts += [f"start={_point(action.point)}", f"end={_point(action.end)}"]
+    elif action.point:
+        parts.append(f"element={_point(action.point)}")
+    if action.text is not None:
+        key = "app" if action.name == "Launch" else "text"
+        parts.append(f'{key}="{_quote(action.text)}"')
+    parts += [f'{k}="{_quote(v)}"' for k, v in action.extras.items()]
+    return f"do({', '.join(parts)})"
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _point(point: Point) -> str:
+    return "[" + ",".join(f"{v:g}" for v in point) + "]"

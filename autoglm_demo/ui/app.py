@@ -1,0 +1,38 @@
+"""One FastAPI app: the OpenAI-compatible API at /v1 (unless a remote backend is used)
+and the page at /, which talks to whichever backend through the OpenAI API."""
+
+from __future__ import annotations
+
+import gradio as gr
+from fastapi import FastAPI
+
+from autoglm_demo.cli import build_engine
+from autoglm_demo.client import BackendClient
+from autoglm_demo.server.app import create_app
+from autoglm_demo.settings import Settings
+from autoglm_demo.ui.i18n import I18N
+from autoglm_demo.ui.layout import CSS, build_demo
+
+_ANY_INTERFACE = {"0.0.0.0", "::", ""}
+
+
+def embedded_api_url(settings: Settings) -> str:
+    """Where this process's own /v1 is reachable from inside the process."""
+    host = "127.0.0.1" if settings.host in _ANY_INTERFACE else settings.host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}/v1"
+
+
+def build_page_app(settings: Settings) -> FastAPI:
+    if settings.backend_url:
+        # Remote backend: no engine is created, so no model is loaded here at all.
+        app = FastAPI(title="AutoGLM-Phone-9B demo")
+        client = BackendClient(settings.backend_url, settings.api_key)
+    else:
+        app = create_app(settings, build_engine(settings))
+        client = BackendClient(embedded_api_url(settings))
+    demo = build_demo(client, settings.primary_model_name)
+    return gr.mount_gradio_app(
+        app, demo, path="/", i18n=I18N, css=CSS, theme=gr.themes.Soft(), footer_links=["api"]
+    )

@@ -1,0 +1,140 @@
+"""Event logic of the page: turn inputs and client events into turns, then into Chatbot
+messages. Nothing here knows about Gradio components, so it is tested without a browser.
+
+The answer being streamed is updated in place on the last `Turn` (which Gradio keeps in
+session state by reference). That matters for Stop: a cancelled generator cannot yield
+again, but the turn it was filling is already up to date, and the `finally` marks it
+stopped, so the next render shows exactly what was said before the stop.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from autoglm_demo.client import (
+    AnswerDelta,
+    BackendClient,
+    BackendError,
+    ChatOptions,
+    ClientEvent,
+    ReasoningDelta,
+    UsageReport,
+)
+from autoglm_demo.ui.actions import parse_actions
+from autoglm_demo.ui.conversation import Status, Turn, request_messages
+from autoglm_demo.ui.metrics import Stopwatch
+from autoglm_demo.ui.models import Catalogue
+from autoglm_demo.ui.overlay import save_overlay
+
+RENDER_INTERVAL_S = 0.05  # re-rendering the whole chat per token is wasted work past ~20 Hz
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the controls say about the next answer."""
+
+    model: str
+    precision: str | None
+    system_prompt: str
+    options: ChatOptions
+
+
+def accept_input(turns: list[Turn], message: dict[str, Any] | None, audio: str | None) -> bool:
+    """Append the submitted question as a new turn; False when there is nothing to send."""
+    text = (message or {}).get("text") or ""
+    images = list((message or {}).get("files") or [])
+    if not text.strip() and not images and not audio:
+        return False
+    turns.append(Turn(text=text, images=images, audio=audio))
+    return True
+
+
+def undo(turns: list[Turn]) -> dict[str, Any] | None:
+    """Drop the last turn; its question goes back into the input box for editing."""
+    if not turns:
+        return None
+    last = turns.pop()
+    return {"text": last.text, "files": last.images}
+
+
+def prepare_regenerate(turns: list[Turn]) -> bool:
+    if not turns:
+        return False
+    turns[-1].reset_answer()
+    return True
+
+
+async def stream_answer(
+    client: BackendClient, turns: list[Turn], request: Request, overlay_dir: Path
+) -> AsyncIterator[list[Turn]]:
+    """Answer the last turn if it waits for one, yielding the turns as they change."""
+    if not turns or turns[-1].status is not Status.WAITING:
+        return
+    turn = turns[-1]
+    turn.status = Status.STREAMING
+    yield turns
+    clock = Stopwatch()
+    usage: tuple[int, int] | None = None
+    last_render = 0.0
+    try:
+        events = client.stream_chat(
+            request.model, request_messages(turns, request.system_prompt), request.options
+        )
+        async for event in events:
+            usage = _apply(turn, event, clock) or usage
+            if time.monotonic() - last_render >= RENDER_INTERVAL_S:
+                last_render = time.monotonic()
+                yield turns
+        clock.finish()
+        turn.metrics = clock.metrics(request.model, request.precision, usage)
+        if turn.status is Status.STREAMING:
+            turn.status = Status.DONE
+            turn.overlay = _overlay(turn, overlay_dir)
+    finally:
+        if turn.status is Status.STREAMING:  # cancelled by Stop (or the page went away)
+            turn.status = Status.STOPPED
+    yield turns
+
+
+def _apply(turn: Turn, event: ClientEvent, clock: Stopwatch) -> tuple[int, int] | None:
+    """Fold one client event into the turn; returns token usage when the event reports it."""
+    # Finish needs no handling: usage may still follow it, so the stream's end is what
+    # finishes the turn.
+    if isinstance(event, ReasoningDelta):
+        clock.token()
+        turn.reasoning += event.text
+    elif isinstance(event, AnswerDelta):
+        clock.answer_token()
+        turn.reasoning_seconds = clock.reasoning_seconds if turn.reasoning else None
+        turn.answer += event.text
+    elif isinstance(event, UsageReport):
+        return event.prompt_tokens, event.completion_tokens
+    elif isinstance(event, BackendError):
+        turn.error = event.message
+        turn.status = Status.FAILED
+    return None
+
+
+def _overlay(turn: Turn, overlay_dir: Path) -> str | None:
+    """The turn's last screenshot with the answer's actions drawn on it, if both exist."""
+    actions = parse_actions(turn.answer)
+    if not actions or not turn.images:
+        return None
+    overlay_dir.mkdir(parents=True, exist_ok=True)
+    target = overlay_dir / f"actions-{uuid.uuid4().hex}.png"
+    return str(save_overlay(turn.images[-1], actions, target))
+
+
+async def fetch_catalogue(client: BackendClient) -> tuple[Catalogue, str | None]:
+    """The served models, or an empty catalogue and the reason none could be listed."""
+    try:
+        return Catalogue(tuple(await client.list_models())), None
+    except openai.APIError as error:
+        return Catalogue(), error.message

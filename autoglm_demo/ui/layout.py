@@ -1,0 +1,191 @@
+"""The page: Gradio components and the events that connect them to `handlers`.
+
+Functions here only adapt between components and handlers (read the request's language,
+build the options, render turns); the logic itself lives in `handlers` and `view`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.ui import handlers
+from autoglm_demo.ui.conversation import Turn
+from autoglm_demo.ui.i18n import label, locale_from_header, text
+from autoglm_demo.ui.models import Catalogue
+from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
+from autoglm_demo.ui.view import render
+
+CSS = """
+#answer-controls button { min-width: 0; }
+.backend-status { font-size: 0.85em; opacity: 0.8; }
+"""
+
+EXAMPLES: list[dict[str, Any]] = [
+    {"text": "Open the Wi-Fi settings on this phone.", "files": [str(EXAMPLE_SCREENSHOT)]},
+    {"text": "这个界面上的搜索框在哪里？请用点击动作回答。", "files": [str(EXAMPLE_SCREENSHOT)]},
+    {"text": "Explain in two sentences what a phone agent does.", "files": []},
+]
+
+
+def _locale(request: gr.Request | None) -> str:
+    return locale_from_header(request.headers.get("accept-language") if request else None)
+
+
+class Page:
+    """Event functions bound to one backend client."""
+
+    def __init__(self, client: BackendClient, default_model: str) -> None:
+        self.client = client
+        self.default_model = default_model
+        # Overlays go to the temp folder, which Gradio serves files from without extra setup.
+        self.overlay_dir = Path(tempfile.gettempdir()) / "autoglm-demo-overlays"
+
+    def submit(
+        self, turns: list[Turn], message: dict[str, Any] | None, audio: str | None, request: gr.Request
+    ) -> tuple[Any, ...]:
+        locale = _locale(request)
+        if not handlers.accept_input(turns, message, audio):
+            gr.Warning(text("empty_input", locale))
+            return turns, gr.skip(), gr.skip(), gr.skip()
+        return turns, render(turns, locale), None, None
+
+    async def answer(
+        self,
+        turns: list[Turn],
+        catalogue: Catalogue,
+        model: str | None,
+        thinking: bool,
+        temperature: float,
+        top_p: float,
+        max_tokens: float,
+        system_prompt: str,
+        request: gr.Request,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        locale = _locale(request)
+        model = model or self.default_model
+        options = ChatOptions(
+            temperature=temperature, top_p=top_p, max_tokens=int(max_tokens), enable_thinking=thinking
+        )
+        settings = handlers.Request(model, catalogue.precision(model), system_prompt, options)
+        async for current in handlers.stream_answer(self.client, turns, settings, self.overlay_dir):
+            yield render(current, locale)
+
+    def show(self, turns: list[Turn], request: gr.Request) -> list[dict[str, Any]]:
+        return render(turns, _locale(request))
+
+    def regenerate(self, turns: list[Turn], request: gr.Request) -> list[dict[str, Any]]:
+        locale = _locale(request)
+        if not handlers.prepare_regenerate(turns):
+            gr.Warning(text("nothing_to_regenerate", locale))
+        return render(turns, locale)
+
+    def undo(self, turns: list[Turn], request: gr.Request) -> tuple[Any, ...]:
+        restored = handlers.undo(turns)
+        return render(turns, _locale(request)), restored if restored else gr.skip()
+
+    def clear(self, turns: list[Turn]) -> list[dict[str, Any]]:
+        turns.clear()
+        return []
+
+    async def refresh_models(self, selected: str | None, request: gr.Request) -> tuple[Any, ...]:
+        locale = _locale(request)
+        catalogue, problem = await handlers.fetch_catalogue(self.client)
+        selected = selected if catalogue.family_of(selected) else None
+        family = catalogue.family_of(selected) or next(iter(catalogue.families()), None)
+        variants = catalogue.variants(family) or [(self.default_model, self.default_model)]
+        status = f"{text('backend', locale)}: `{self.client.base_url}`"
+        if problem:
+            status += f" — {text('models_unreachable', locale)}: {problem}"
+        elif not catalogue.models:
+            status += f" — {text('no_models', locale)}"
+        return (
+            catalogue,
+            gr.Dropdown(choices=catalogue.families(), value=family),
+            gr.Radio(choices=variants, value=selected or variants[0][1]),
+            status,
+        )
+
+    def pick_family(self, catalogue: Catalogue, family: str | None) -> gr.Radio:
+        variants = catalogue.variants(family)
+        if not variants:
+            return gr.skip()
+        return gr.Radio(choices=variants, value=variants[0][1])
+
+
+def build_demo(client: BackendClient, default_model: str) -> gr.Blocks:
+    page = Page(client, default_model)
+    with gr.Blocks(title="AutoGLM-Phone-9B demo") as demo:
+        turns = gr.State([])
+        catalogue = gr.State(Catalogue())
+        gr.Markdown("# " + label("title"), elem_id="title")
+        gr.Markdown(label("subtitle"))
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    label=label("chat"),
+                    elem_id="chatbot",
+                    height=640,
+                    buttons=["copy", "copy_all"],
+                    feedback_options=None,
+                )
+                message = gr.MultimodalTextbox(
+                    elem_id="message",
+                    show_label=False,
+                    placeholder=label("input_placeholder"),
+                    file_types=["image"],
+                    file_count="multiple",
+                    sources=["upload"],
+                )
+                with gr.Row(elem_id="answer-controls"):
+                    stop = gr.Button(label("stop"), variant="stop", elem_id="stop")
+                    regenerate = gr.Button(label("regenerate"), elem_id="regenerate")
+                    undo = gr.Button(label("undo"), elem_id="undo")
+                    clear = gr.Button(label("clear"), elem_id="clear")
+                gr.Examples(EXAMPLES, inputs=[message], label=label("examples"))
+            with gr.Column(scale=2):
+                audio = gr.Audio(
+                    sources=["microphone", "upload"], type="filepath", label=label("microphone")
+                )
+                with gr.Accordion(label("settings"), open=True):
+                    with gr.Row():
+                        family = gr.Dropdown(label=label("model"), choices=[], scale=4)
+                        refresh = gr.Button(label("refresh_models"), scale=1, size="sm")
+                    precision = gr.Radio(label=label("precision"), choices=[], elem_id="precision")
+                    thinking = gr.Checkbox(label=label("thinking"), value=True)
+                    temperature = gr.Slider(0, 2, value=0.7, step=0.05, label=label("temperature"))
+                    top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label=label("top_p"))
+                    max_tokens = gr.Slider(16, 8192, value=1024, step=16, label=label("max_tokens"), elem_id="max-tokens")
+                    system_prompt = gr.Textbox(label=label("system_prompt"), lines=3)
+                backend = gr.Markdown(elem_classes=["backend-status"], elem_id="backend-status")
+
+        model_outputs = [catalogue, family, precision, backend]
+        demo.load(page.refresh_models, [precision], model_outputs)
+        refresh.click(page.refresh_models, [precision], model_outputs)
+        family.input(page.pick_family, [catalogue, family], [precision])
+
+        answer_inputs = [turns, catalogue, precision, thinking, temperature, top_p, max_tokens, system_prompt]
+
+        def then_answer(event: gr.events.Dependency) -> gr.events.Dependency:
+            """Stream the answer after `event`; re-render once it ends, even when stopped."""
+            streaming = event.then(page.answer, answer_inputs, [chatbot])
+            streaming.then(page.show, [turns], [chatbot], queue=False)
+            return streaming
+
+        # Queued (the default), because gr.Warning toasts only reach the page from queued events.
+        answering = [
+            then_answer(message.submit(page.submit, [turns, message, audio], [turns, chatbot, message, audio])),
+            then_answer(regenerate.click(page.regenerate, [turns], [chatbot])),
+            then_answer(chatbot.retry(page.regenerate, [turns], [chatbot])),
+        ]
+        stop.click(None, None, None, cancels=answering)
+        undo.click(page.undo, [turns], [chatbot, message], cancels=answering)
+        chatbot.undo(page.undo, [turns], [chatbot, message], cancels=answering)
+        clear.click(page.clear, [turns], [chatbot], cancels=answering)
+        chatbot.clear(page.clear, [turns], [chatbot], cancels=answering)
+    return demo

@@ -1,0 +1,74 @@
+"""Turns → Chatbot messages (Gradio's messages format). Pure: the same turns always
+render the same messages, so streaming just re-renders after every event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoglm_demo.ui.conversation import Status, Turn
+from autoglm_demo.ui.i18n import text
+
+ChatbotMessage = dict[str, Any]
+
+
+def render(turns: list[Turn], locale: str) -> list[ChatbotMessage]:
+    messages: list[ChatbotMessage] = []
+    for turn in turns:
+        messages.append(_question(turn))
+        messages.extend(_answer(turn, locale))
+    return messages
+
+
+def _question(turn: Turn) -> ChatbotMessage:
+    content: list[Any] = [{"path": path} for path in turn.images]
+    if turn.audio:
+        content.append({"path": turn.audio})
+    if turn.text.strip():
+        content.append(turn.text)
+    return {"role": "user", "content": content}
+
+
+def _answer(turn: Turn, locale: str) -> list[ChatbotMessage]:
+    messages: list[ChatbotMessage] = []
+    if turn.reasoning:
+        messages.append(_reasoning(turn, locale))
+    body: list[Any] = []
+    if turn.answer:
+        body.append(turn.answer)
+    if turn.overlay:
+        body.append({"path": turn.overlay, "alt_text": text("actions_overlay", locale)})
+    if footer := _footer(turn, locale):
+        body.append(footer)
+    if body:
+        messages.append({"role": "assistant", "content": body})
+    if turn.error:
+        # A thought-style block with no status renders open and titled, which sets the error
+        # apart from the answer without custom CSS.
+        messages.append(
+            {
+                "role": "assistant",
+                "content": turn.error,
+                "metadata": {"title": text("error", locale)},
+            }
+        )
+    return messages
+
+
+def _reasoning(turn: Turn, locale: str) -> ChatbotMessage:
+    thinking = turn.status is Status.STREAMING and not turn.answer
+    metadata: dict[str, Any] = {
+        "title": text("reasoning", locale),
+        "status": "pending" if thinking else "done",
+    }
+    if turn.reasoning_seconds is not None:
+        metadata["duration"] = round(turn.reasoning_seconds, 1)
+    return {"role": "assistant", "content": turn.reasoning, "metadata": metadata}
+
+
+def _footer(turn: Turn, locale: str) -> str | None:
+    parts = []
+    if turn.status is Status.STOPPED:
+        parts.append(text("stopped", locale))
+    if turn.metrics:
+        parts.append(turn.metrics.footer(locale))
+    return f"<sub>{' · '.join(parts)}</sub>" if parts else None

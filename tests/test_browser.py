@@ -1,0 +1,141 @@
+"""The page in a real browser (Debian's Chromium through Playwright) against real servers.
+
+Two pages: one embedded (the app as `python app.py` builds it) serving a tiny model trained
+to think then tap, and one in --backend-url mode in front of a second server with a random
+tiny model that talks until stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from autoglm_demo.settings import Settings
+from autoglm_demo.ui import build_page_app
+from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
+from tests.conftest import app_for, free_port, page_settings, serve_app
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def embedded_page(tagged_model_dir: Path) -> Iterator[str]:
+    port = free_port()
+    with serve_app(build_page_app(page_settings(tagged_model_dir, port)), port=port) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def remote_page(tiny_llama_dir: Path) -> Iterator[tuple[str, str]]:
+    with serve_app(app_for(tiny_llama_dir, device="cpu")) as backend:
+        port = free_port()
+        settings = Settings(backend_url=backend + "/v1", port=port, log_level="warning")
+        with serve_app(build_page_app(settings), port=port, ready_path=None) as page:
+            yield page, backend
+
+
+def open_page(browser: Browser, url: str, locale: str = "en-US") -> Page:
+    page = browser.new_page(locale=locale, viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    # The model list arrives with the page's load event; the precision radio shows it.
+    expect(page.locator("#precision")).to_contain_text("autoglm-phone-9b", timeout=30_000)
+    return page
+
+
+def send(page: Page, text: str, images: list[Path] = ()) -> None:
+    if images:
+        page.set_input_files("#message input[type=file]", [str(p) for p in images])
+        expect(page.locator("#message img")).to_have_count(len(images), timeout=10_000)
+    page.locator("#message textarea").fill(text)
+    page.locator("#message textarea").press("Enter")
+
+
+def test_question_with_screenshot_streams_reasoning_answer_and_overlay(browser: Browser, embedded_page: str) -> None:
+    page = open_page(browser, embedded_page)
+    page.locator("#message textarea").press("Enter")  # nothing to send: a gentle toast
+    expect(page.get_by_text("Type a message, attach an image or record audio first.")).to_be_visible()
+
+    send(page, "Where is the search box?", [EXAMPLE_SCREENSHOT])
+    chat = page.locator("#chatbot")
+    expect(chat).to_contain_text('do(action="Tap", element=[500,100])', timeout=60_000)
+    expect(chat).to_contain_text("first token", timeout=10_000)  # the metrics footer
+    reasoning = chat.get_by_text("Reasoning")
+    expect(reasoning).to_be_visible()
+    if not chat.get_by_text("The user wants to search.").is_visible():
+        reasoning.click()  # a finished trace is collapsed; it opens on click
+    expect(chat.get_by_text("The user wants to search.")).to_be_visible()
+    # The question's screenshot and the answer's overlay with the tap drawn on it.
+    expect(chat.locator("img")).to_have_count(2, timeout=10_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "page-en.png"), full_page=True)
+
+    page.locator("#undo").click()
+    expect(chat).not_to_contain_text("Where is the search box?")
+    expect(page.locator("#message textarea")).to_have_value("Where is the search box?")
+    page.close()
+
+
+def test_chinese_page(browser: Browser, embedded_page: str) -> None:
+    page = open_page(browser, embedded_page, locale="zh-CN")
+    expect(page.locator("#stop")).to_have_text("停止")
+    send(page, "搜索框在哪里？")
+    expect(page.locator("#chatbot")).to_contain_text("首字延迟", timeout=60_000)
+    expect(page.locator("#chatbot").get_by_text("推理过程")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "page-zh.png"), full_page=True)
+    page.close()
+
+
+def test_stop_ends_generation_on_the_backend(browser: Browser, remote_page: tuple[str, str]) -> None:
+    url, backend = remote_page
+    page = open_page(browser, url)
+    max_tokens = page.locator("#max-tokens input[type=number]")
+    max_tokens.fill("1900")
+    max_tokens.press("Enter")
+    send(page, "Tell me a long story.")
+    chat = page.locator("#chatbot")
+    bot = chat.locator(".bot").last
+    expect(bot).to_be_visible(timeout=30_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#chatbot .bot')].pop()?.innerText.length > 40",
+        timeout=30_000,
+    )
+    page.locator("#stop").click()
+    expect(chat).to_contain_text("Stopped", timeout=10_000)
+    length = len(bot.inner_text())
+    time.sleep(1.5)
+    assert len(bot.inner_text()) == length, "the answer kept growing after Stop"
+    # The engine serves one generation at a time: a new request is answered promptly only if
+    # the stopped one really ended on the server.
+    started = time.monotonic()
+    reply = httpx.post(
+        backend + "/v1/chat/completions",
+        json={"model": "autoglm-phone-9b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1},
+        timeout=30,
+    )
+    assert reply.status_code == 200 and time.monotonic() - started < 5
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "page-stopped.png"), full_page=True)
+    page.close()

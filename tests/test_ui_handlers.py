@@ -1,0 +1,246 @@
+"""Client events → turns → Chatbot messages, with scripted streams and with a real backend."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from tests.conftest import free_port, page_settings, serve_app
+
+from autoglm_demo.cli import build_engine
+from autoglm_demo.client import (
+    AnswerDelta,
+    BackendClient,
+    BackendError,
+    ChatOptions,
+    ClientEvent,
+    Finish,
+    ReasoningDelta,
+    UsageReport,
+)
+from autoglm_demo.server.app import create_app
+from autoglm_demo.ui import handlers
+from autoglm_demo.ui.conversation import Status, Turn, image_data_uri, request_messages
+from autoglm_demo.ui.metrics import Stopwatch
+from autoglm_demo.ui.models import Catalogue
+from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
+from autoglm_demo.ui.view import render
+
+REQUEST = handlers.Request("autoglm-phone-9b", "bfloat16", "", ChatOptions(max_tokens=64))
+
+
+class ScriptedClient:
+    """Stands in for BackendClient.stream_chat with a fixed event list; records requests."""
+
+    def __init__(self, events: list[ClientEvent]) -> None:
+        self.events = events
+        self.requests: list[list[dict[str, Any]]] = []
+
+    async def stream_chat(self, model: str, messages: list[dict[str, Any]], options: ChatOptions) -> AsyncIterator[ClientEvent]:
+        self.requests.append(messages)
+        for event in self.events:
+            yield event
+
+
+async def collect(client: Any, turns: list[Turn], tmp_path: Path, request: handlers.Request = REQUEST) -> list[list[dict[str, Any]]]:
+    """Run one streamed answer; returns every rendering the page would have shown."""
+    return [render(t, "en") async for t in handlers.stream_answer(client, turns, request, tmp_path)]
+
+
+def answer(client: Any, turns: list[Turn], tmp_path: Path) -> list[list[dict[str, Any]]]:
+    return asyncio.run(collect(client, turns, tmp_path))
+
+
+THINKING = [
+    ReasoningDelta("The search box "),
+    ReasoningDelta("is near the top."),
+    AnswerDelta('do(action="Tap", '),
+    AnswerDelta("element=[500,195])"),
+    Finish("stop"),
+    UsageReport(prompt_tokens=321, completion_tokens=20),
+]
+
+
+def test_reasoning_block_then_answer_then_metrics(tmp_path: Path) -> None:
+    turns = [Turn("Where is search?", images=[str(EXAMPLE_SCREENSHOT)])]
+    handlers.RENDER_INTERVAL_S = 0  # every event becomes a rendering
+    frames = answer(ScriptedClient(THINKING), turns, tmp_path)
+    # While thinking, the reasoning block is pending and there is no answer yet.
+    thinking = frames[2]
+    assert thinking[1]["metadata"]["status"] == "pending"
+    assert thinking[1]["content"] == "The search box is near the top."
+    final = frames[-1]
+    user, reasoning, reply = final
+    assert user["role"] == "user" and user["content"][-1] == "Where is search?"
+    assert reasoning["metadata"]["title"].endswith("Reasoning")
+    assert reasoning["metadata"]["status"] == "done"
+    text, overlay, footer = reply["content"]
+    assert text == 'do(action="Tap", element=[500,195])'
+    assert Path(overlay["path"]).is_file()
+    assert "`autoglm-phone-9b` · bfloat16" in footer and "prompt 321 · completion 20" in footer
+    assert turns[0].status is Status.DONE and turns[0].in_context
+
+
+def test_model_without_reasoning_shows_no_reasoning_block(tmp_path: Path) -> None:
+    turns = [Turn("hi")]
+    frames = answer(ScriptedClient([AnswerDelta("Hello!"), Finish("stop")]), turns, tmp_path)
+    assert [m.get("metadata") for m in frames[-1]] == [None, None]
+    assert frames[-1][1]["content"][0] == "Hello!"
+
+
+def test_error_mid_answer_keeps_history_and_is_left_out_of_the_next_request(tmp_path: Path) -> None:
+    turns = [Turn("first", answer="one", status=Status.DONE), Turn("second")]
+    failing = ScriptedClient([AnswerDelta("partial"), BackendError("The backend failed while answering: boom")])
+    final = answer(failing, turns, tmp_path)[-1]
+    assert [m["role"] for m in final] == ["user", "assistant", "user", "assistant", "assistant"]
+    assert final[-1]["metadata"]["title"].endswith("Error")
+    assert "boom" in final[-1]["content"]
+    assert turns[1].status is Status.FAILED
+    # The next turn works and its request leaves out the failed one.
+    turns.append(Turn("third"))
+    working = ScriptedClient([AnswerDelta("three"), Finish("stop")])
+    answer(working, turns, tmp_path)
+    assert [m["content"] for m in working.requests[0]] == [
+        [{"type": "text", "text": "first"}], "one", [{"type": "text", "text": "third"}]
+    ]
+    assert turns[-1].answer == "three"
+
+
+def test_cancelled_stream_marks_the_turn_stopped_with_what_was_said(tmp_path: Path) -> None:
+    class Endless:
+        async def stream_chat(self, *_: Any) -> AsyncIterator[ClientEvent]:
+            while True:
+                yield AnswerDelta("word ")
+                await asyncio.sleep(0.001)
+
+    turns = [Turn("talk")]
+
+    async def run() -> None:
+        async def consume() -> None:
+            async for _ in handlers.stream_answer(Endless(), turns, REQUEST, tmp_path):
+                pass
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert turns[0].status is Status.STOPPED and turns[0].answer.startswith("word word")
+    assert "Stopped" in render(turns, "en")[1]["content"][-1]
+    assert "已停止" in render(turns, "zh")[1]["content"][-1]
+
+
+def test_input_undo_and_regenerate() -> None:
+    turns: list[Turn] = []
+    assert not handlers.accept_input(turns, {"text": "  ", "files": []}, None)
+    assert not handlers.accept_input(turns, None, None)
+    assert handlers.accept_input(turns, {"text": "", "files": ["a.png"]}, None)
+    assert handlers.accept_input(turns, {"text": "", "files": []}, "clip.wav")
+    assert handlers.undo(turns) == {"text": "", "files": []}
+    assert len(turns) == 1
+    turns[0].answer, turns[0].status = "old", Status.DONE
+    assert handlers.prepare_regenerate(turns)
+    assert (turns[0].answer, turns[0].status) == ("", Status.WAITING)
+    assert handlers.undo(turns) == {"text": "", "files": ["a.png"]}
+    assert handlers.undo(turns) is None
+    assert not handlers.prepare_regenerate(turns)
+
+
+def test_request_messages_send_images_audio_and_no_reasoning(tmp_path: Path) -> None:
+    audio = tmp_path / "clip.wav"
+    audio.write_bytes(b"RIFF....WAVE")
+    turns = [
+        Turn("what is this?", images=[str(EXAMPLE_SCREENSHOT)], reasoning="hmm", answer="a phone", status=Status.DONE),
+        Turn("", audio=str(audio)),
+    ]
+    system, first, reply, last = request_messages(turns, "  Be brief. ")
+    assert system == {"role": "system", "content": "Be brief."}
+    assert first["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert reply == {"role": "assistant", "content": "a phone"}
+    assert last["content"] == [
+        {"type": "input_audio", "input_audio": {"data": base64.b64encode(b"RIFF....WAVE").decode(), "format": "wav"}}
+    ]
+
+
+def test_large_photos_are_downscaled_and_sent_as_jpeg(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (4000, 3000), (10, 120, 200)).save(photo)
+    uri = image_data_uri(photo)
+    assert uri.startswith("data:image/jpeg;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as sent:
+        assert sent.size == (1920, 1440)
+
+
+def test_stopwatch_metrics_are_exact_with_a_fake_clock() -> None:
+    ticks = iter([0.0, 0.5, 1.0, 2.5])
+    clock = Stopwatch(lambda: next(ticks))
+    clock.token()  # first reasoning token at 0.5
+    clock.answer_token()  # first answer token at 1.0
+    clock.finish()  # 2.5
+    metrics = clock.metrics("m", "float32", (10, 31))
+    assert (metrics.ttft_s, metrics.tokens_per_s, clock.reasoning_seconds) == (0.5, 15.0, 0.5)
+    assert "first token 0.50 s · 15.0 tok/s" in metrics.footer("en")
+    assert "首字延迟 0.50 s" in metrics.footer("zh")
+
+
+def test_remote_backend_down_then_back(tagged_model_dir: Path, tmp_path: Path) -> None:
+    """--backend-url mode: the page's client against a second, real server on loopback,
+    first while it is down, then once it is up."""
+    port = free_port()
+    settings = page_settings(tagged_model_dir, port)
+    turns = [Turn("hello")]
+
+    async def scenario() -> None:
+        client = BackendClient(f"http://127.0.0.1:{port}/v1")
+        down = (await collect(client, turns, tmp_path))[-1]
+        assert "not reachable" in down[-1]["content"] and turns[0].status is Status.FAILED
+        with serve_app(create_app(settings, build_engine(settings)), port=port):
+            catalogue, problem = await handlers.fetch_catalogue(client)
+            assert problem is None
+            [(variant_label, model_id)] = catalogue.variants(catalogue.families()[0])
+            assert model_id == "autoglm-phone-9b" and "float32" in variant_label
+            turns.append(Turn("hello again"))
+            options = ChatOptions(max_tokens=200, temperature=0)
+            request = handlers.Request(model_id, catalogue.precision(model_id), "", options)
+            await collect(client, turns, tmp_path, request)
+            # Speech is a later issue: audio goes as input_audio and the refusal is shown.
+            audio = tmp_path / "clip.wav"
+            audio.write_bytes(b"RIFF....WAVE")
+            turns.append(Turn("", audio=str(audio)))
+            refused = (await collect(client, turns, tmp_path, request))[-1]
+            assert "refused the request (400)" in refused[-1]["content"]
+        await client.close()
+
+    asyncio.run(scenario())
+    assert turns[1].status is Status.DONE
+    # The tagged model's reply, split into the reasoning block and the answer by the server.
+    assert turns[1].reasoning.startswith("The user wants to search.")
+    assert turns[1].answer == 'do(action="Tap", element=[500,100])'
+    metrics = turns[1].metrics
+    assert metrics and metrics.completion_tokens and metrics.ttft_s is not None
+    assert metrics.precision == "float32"
+    assert [t.status for t in turns] == [Status.FAILED, Status.DONE, Status.FAILED]  # history kept
+
+
+def test_catalogue_groups_variants_by_checkpoint() -> None:
+    from autoglm_demo.client import BackendModel
+
+    catalogue = Catalogue(
+        (
+            BackendModel("glm-bf16", {"root": "zai/glm", "precision": "bfloat16"}),
+            BackendModel("glm-int4", {"root": "zai/glm", "precision": "int4"}),
+            BackendModel("other", {}),
+        )
+    )
+    assert catalogue.families() == ["zai/glm", "other"]
+    assert catalogue.variants("zai/glm") == [("bfloat16 — glm-bf16", "glm-bf16"), ("int4 — glm-int4", "glm-int4")]
+    assert catalogue.variants("other") == [("other", "other")]
+    assert catalogue.precision("glm-int4") == "int4" and catalogue.precision("nope") is None
