@@ -43,7 +43,7 @@ class Settings:
         nargs="+",
     )
     host: str = _option("127.0.0.1", "Interface to listen on.")
-    port: int = _option(8000, "Port to listen on.")
+    port: int = _option(8000, "Port to listen on (python app.py: 7860).")
     device: str = _option("auto", "Where the model runs.", choices=("auto", "cpu", "cuda"))
     dtype: str = _option(
         "auto",
@@ -139,6 +139,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _describe_default(f: dataclasses.Field[Any]) -> str:
+    if f.name == "cache_dir":
+        return "~/.cache/autoglm-demo"  # the machine's own home would leak into the docs
     if isinstance(f.default, tuple):
         return " ".join(f.default)
     return "none" if f.default is None else str(f.default)
@@ -174,3 +176,11 @@ def settings_table() -> list[tuple[str, str, str, str]]:
         (_flag(f.name), _env_name(f.name), _describe_default(f), f.metadata["help"])
         for f in dataclasses.fields(Settings)
     ]
+
+
+def settings_markdown() -> str:
+    """README's settings table, generated so that it cannot fall out of date."""
+    rows = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
+    for flag, env, default, meaning in settings_table():
+        rows.append(f"| `{flag}` | `{env}` | `{default}` | {meaning} |")
+    return "\n".join(rows)
