@@ -1,0 +1,93 @@
+"""Loading, failing to load, and bad requests beside a live stream."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from autoglm_demo.engine.engine import Engine
+from autoglm_demo.engine.transformers_runtime import TransformersRuntime
+from autoglm_demo.engine.types import Runtime
+from autoglm_demo.server.app import create_app
+from autoglm_demo.settings import Settings
+from tests.conftest import app_for, serve_app
+
+CHAT = {"model": "autoglm-phone-9b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+
+
+def app_with_loader(loader: Callable[[Callable[[str], None]], Runtime]) -> FastAPI:
+    return create_app(Settings(), Engine(loader))
+
+
+def test_health_reports_loading_phase_then_ready(tiny_llama_dir: Path) -> None:
+    release = threading.Event()
+
+    def slow_loader(on_phase: Callable[[str], None]) -> Runtime:
+        on_phase("loading weights (test)")
+        assert release.wait(timeout=60)
+        return TransformersRuntime.load(str(tiny_llama_dir), on_phase=on_phase)
+
+    with serve_app(app_with_loader(slow_loader), ready_path=None) as base:
+        loading = httpx.get(f"{base}/health")
+        assert loading.status_code == 503
+        assert loading.json() == {
+            "status": "loading",
+            "detail": "loading weights (test)",
+            "model": "autoglm-phone-9b",
+        }
+        refused = httpx.post(f"{base}/v1/chat/completions", json=CHAT)
+        assert refused.status_code == 503
+        assert "not ready" in refused.json()["error"]["message"]
+        release.set()
+        for _ in range(300):
+            if httpx.get(f"{base}/health").status_code == 200:
+                break
+            threading.Event().wait(0.1)
+        assert httpx.post(f"{base}/v1/chat/completions", json=CHAT).status_code == 200
+
+
+def test_failed_load_gives_503_with_the_reason_not_a_hang() -> None:
+    def broken_loader(on_phase: Callable[[str], None]) -> Runtime:
+        raise OSError("no such model folder: /models/missing")
+
+    with serve_app(app_with_loader(broken_loader), ready_path=None) as base:
+        for _ in range(100):
+            health = httpx.get(f"{base}/health", timeout=5)
+            if health.json()["status"] == "failed":
+                break
+            threading.Event().wait(0.05)
+        assert health.status_code == 503
+        assert "no such model folder" in health.json()["detail"]
+        chat = httpx.post(f"{base}/v1/chat/completions", json=CHAT, timeout=5)
+        assert chat.status_code == 503
+        assert "failed to load" in chat.json()["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def llama_url(tiny_llama_dir: Path):  # type: ignore[no-untyped-def]
+    with serve_app(app_for(tiny_llama_dir)) as url:
+        yield url
+
+
+def test_bad_requests_do_not_disturb_a_stream_in_flight(llama_url: str) -> None:
+    body = {**CHAT, "max_tokens": 60, "temperature": 0}
+    expected = httpx.post(f"{llama_url}/v1/chat/completions", json=body, timeout=60).json()
+    with httpx.Client(base_url=llama_url, timeout=60) as client:
+        with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as stream:
+            lines = stream.iter_lines()
+            received = [next(lines) for _ in range(4)]
+            for bad in ({"model": "x"}, {**CHAT, "temperature": -1}, {**CHAT, "messages": []}):
+                assert client.post("/v1/chat/completions", json=bad).status_code in (400, 404)
+            received.extend(lines)
+    text = "".join(
+        json.loads(line[6:])["choices"][0]["delta"].get("content", "")
+        for line in received
+        if line.startswith("data: {") and '"choices":[{' in line
+    )
+    assert text == expected["choices"][0]["message"]["content"]
