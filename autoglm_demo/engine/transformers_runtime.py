@@ -80,6 +80,11 @@ class TransformersRuntime:
         self._processor = processor
         self._eos_ids = _eos_ids(model, tokenizer)
         self._skip_ids = _skip_ids(tokenizer)
+        self._pad_id = (
+            tokenizer.pad_token_id
+            if tokenizer.pad_token_id is not None
+            else min(self._eos_ids, default=None)
+        )
         self.info = ModelInfo(
             source=source,
             architecture=type(model).__name__,
@@ -238,7 +243,7 @@ class TransformersRuntime:
                     max_new_tokens=max_new,
                     streamer=_QueueStreamer(out),
                     stopping_criteria=StoppingCriteriaList([_StopWhenSet(cancel)]),
-                    pad_token_id=self.tokenizer.pad_token_id or next(iter(self._eos_ids), None),
+                    pad_token_id=self._pad_id,
                 )
         except BaseException as error:  # surfaced to the consumer thread, not swallowed
             out.put(error)
