@@ -5,12 +5,16 @@ second instance of ours), so both paths behave the same. Backends disagree on wh
 reasoning trace goes: `reasoning_content` (SGLang, DeepSeek), `reasoning` (current vLLM),
 or `<think>` tags left inside `content` (vLLM without a reasoning parser, as AutoGLM is
 officially served). All three become the same `ReasoningDelta` events here.
+
+Speech: `transcribe` uses the backend's /audio/transcriptions, and a chat request's
+input_audio transcripts (our server's `input_transcripts`) arrive as `InputTranscript` events.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -46,7 +50,29 @@ class BackendError:
     message: str
 
 
-ClientEvent = ReasoningDelta | AnswerDelta | UsageReport | Finish | BackendError
+@dataclass(frozen=True)
+class InputTranscript:
+    """What the backend heard in one input_audio part of the request."""
+
+    message_index: int
+    part_index: int
+    text: str
+    language: str
+
+
+ClientEvent = ReasoningDelta | AnswerDelta | UsageReport | Finish | BackendError | InputTranscript
+
+
+class TranscriptionNotServed(Exception):
+    """The backend has no /audio/transcriptions route (404 or 405), as chat-only servers."""
+
+
+class TranscriptionFailed(Exception):
+    """The backend refused the audio or could not be reached; `message` is for a person."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -126,16 +152,33 @@ class BackendClient:
         except openai.APIStatusError as error:
             yield BackendError(_status_message(error))
         except openai.APIConnectionError:
-            yield BackendError(
-                f"The backend at {self.base_url} is not reachable. It may be restarting; "
-                "your conversation is kept, so try again in a moment."
-            )
+            yield BackendError(_unreachable(self.base_url))
         except openai.APIError as error:  # an error event inside the stream
             yield BackendError(f"The backend failed while answering: {error.message}")
 
+    async def transcribe(self, audio: Path, language: str | None = None) -> str:
+        """The text of an audio file, from the backend's OpenAI transcription API."""
+        try:
+            result = await self._client.audio.transcriptions.create(
+                model="whisper-1",  # OpenAI's name; servers with one speech model ignore it
+                file=audio,
+                response_format="json",
+                **({"language": language} if language else {}),
+            )
+        except openai.APIStatusError as error:
+            if error.status_code in (404, 405):
+                raise TranscriptionNotServed(self.base_url) from None
+            raise TranscriptionFailed(_status_message(error)) from None
+        except openai.APIConnectionError:
+            raise TranscriptionFailed(_unreachable(self.base_url)) from None
+        return result.text
+
 
 def _chunk_events(chunk: Any, splitter: ReasoningSplitter) -> list[ClientEvent]:
-    events: list[ClientEvent] = []
+    events: list[ClientEvent] = [
+        InputTranscript(t["message_index"], t["part_index"], t["text"], t.get("language", ""))
+        for t in (chunk.model_extra or {}).get("input_transcripts") or ()
+    ]
     for choice in chunk.choices or ():
         delta = choice.delta
         extra = delta.model_extra or {}
@@ -159,6 +202,13 @@ def _split_events(split: Split) -> list[ClientEvent]:
     if split.answer:
         events.append(AnswerDelta(split.answer))
     return events
+
+
+def _unreachable(base_url: str) -> str:
+    return (
+        f"The backend at {base_url} is not reachable. It may be restarting; "
+        "your conversation is kept, so try again in a moment."
+    )
 
 
 def _status_message(error: openai.APIStatusError) -> str:

@@ -2,7 +2,8 @@
 
 Two pages: one embedded (the app as `python app.py` builds it) serving a tiny model trained
 to think then tap, and one in --backend-url mode in front of a second server with a random
-tiny model that talks until stopped.
+tiny model that talks until stopped. A third browser has a fake microphone that plays a
+sentence spoken by espeak-ng, and speaks to the embedded page.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from autoglm_demo.settings import Settings
+from autoglm_demo.speech import audio
 from autoglm_demo.ui import build_page_app
 from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
 from tests.conftest import app_for, free_port, page_settings, serve_app
+from tests.speech_audio import RATE, speak, write_wav
 
 pytestmark = pytest.mark.slow
 
@@ -31,19 +35,25 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def playwright() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with sync_playwright() as playwright:  # one per thread: the sync API allows no second
+        yield playwright
 
 
 @pytest.fixture(scope="module")
-def embedded_page(tagged_model_dir: Path) -> Iterator[str]:
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def embedded_page(tagged_model_dir: Path, offline_cache_dir: Path) -> Iterator[str]:
     port = free_port()
-    with serve_app(build_page_app(page_settings(tagged_model_dir, port)), port=port) as base:
+    settings = page_settings(tagged_model_dir, port, cache_dir=offline_cache_dir)
+    with serve_app(build_page_app(settings), port=port) as base:
         yield base
 
 
@@ -139,3 +149,35 @@ def test_stop_ends_generation_on_the_backend(browser: Browser, remote_page: tupl
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "page-stopped.png"), full_page=True)
     page.close()
+
+
+SPOKEN = "Send a message to Alice saying that I will be late for dinner."
+
+
+def test_microphone_recording_becomes_the_question(
+    playwright: Playwright, embedded_page: str, tmp_path: Path
+) -> None:
+    """Chromium's fake microphone plays a wav (in a loop) into the real record button."""
+    spoken = audio.decode(speak(SPOKEN, tmp_path / "spoken.wav").read_bytes(), max_seconds=60)
+    pause = np.zeros(RATE)  # the loop restarts after a second of quiet
+    microphone = write_wav(tmp_path / "microphone.wav", np.concatenate([spoken, pause]))
+    fake_microphone = [
+        "--use-fake-ui-for-media-stream",  # grant the microphone without asking
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={microphone}",
+    ]
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_microphone)
+    page = open_page(browser, embedded_page)
+    page.locator("#voice button.record-button").click()
+    time.sleep(spoken.size / RATE + 0.5)
+    page.locator("#voice button.stop-button").click()
+    chat = page.locator("#chatbot")
+    # Sent straight away (the default): the transcript is the question, with the recording
+    # playable beside it, and the model answers it.
+    expect(chat).to_contain_text("Alice", timeout=60_000)
+    expect(chat).to_contain_text("dinner")
+    expect(chat.locator("audio")).to_have_count(1)
+    expect(chat).to_contain_text('do(action="Tap", element=[500,100])', timeout=60_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "page-voice.png"), full_page=True)
+    browser.close()

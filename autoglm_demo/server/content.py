@@ -1,4 +1,5 @@
-"""OpenAI message content → engine chat messages, decoding images from data: URIs.
+"""OpenAI message content → engine chat messages, decoding images from data: URIs and
+putting the transcript of each input_audio part where the part was.
 
 Every way a request can be malformed here raises APIError(400) naming the offending
 message, so the client learns which part of its request to fix.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+from collections.abc import Mapping
 
 from PIL import Image, UnidentifiedImageError
 
@@ -24,8 +26,16 @@ _ROLES: dict[str, Role] = {
 }
 
 
-def to_chat_messages(messages: list[RequestMessage], *, max_images: int) -> list[ChatMessage]:
-    converted = [_convert(index, message) for index, message in enumerate(messages)]
+# (message index, part index) → the transcript of that input_audio part
+Transcripts = Mapping[tuple[int, int], str]
+
+
+def to_chat_messages(
+    messages: list[RequestMessage], *, max_images: int, transcripts: Transcripts
+) -> list[ChatMessage]:
+    converted = [
+        _convert(index, message, transcripts) for index, message in enumerate(messages)
+    ]
     total = sum(len(m.images) for m in converted)
     if total > max_images:
         raise APIError(
@@ -36,7 +46,7 @@ def to_chat_messages(messages: list[RequestMessage], *, max_images: int) -> list
     return converted
 
 
-def _convert(index: int, message: RequestMessage) -> ChatMessage:
+def _convert(index: int, message: RequestMessage, transcripts: Transcripts) -> ChatMessage:
     where = f"messages.{index}"
     role = _ROLES.get(message.role)
     if role is None:
@@ -46,7 +56,7 @@ def _convert(index: int, message: RequestMessage) -> ChatMessage:
     if message.content is None or isinstance(message.content, str):
         text, images = message.content or "", []
     else:
-        text, images = _parts(where, message.content)
+        text, images = _parts(index, message.content, transcripts)
     if images and role != "user":
         raise APIError(400, f"{where}: only user messages may carry images.", param=where)
     if not text.strip() and not images and role != "assistant":
@@ -55,23 +65,17 @@ def _convert(index: int, message: RequestMessage) -> ChatMessage:
 
 
 def _parts(
-    where: str, parts: list[TextPart | ImagePart | AudioPart]
+    index: int, parts: list[TextPart | ImagePart | AudioPart], transcripts: Transcripts
 ) -> tuple[str, list[Image.Image]]:
     texts: list[str] = []
     images: list[Image.Image] = []
     for number, part in enumerate(parts):
-        param = f"{where}.content.{number}"
         if isinstance(part, TextPart):
             texts.append(part.text)
         elif isinstance(part, ImagePart):
-            images.append(decode_image_url(part.image_url.url, param))
+            images.append(decode_image_url(part.image_url.url, f"messages.{index}.content.{number}"))
         else:
-            raise APIError(
-                400,
-                f"{param}: input_audio needs speech recognition, which this server does not "
-                "run; transcribe the audio and send the text.",
-                param=param,
-            )
+            texts.append(transcripts[index, number])
     return "\n".join(texts), images
 
 

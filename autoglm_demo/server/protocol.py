@@ -122,6 +122,21 @@ class Choice(BaseModel):
     logprobs: None = None
 
 
+class InputTranscript(BaseModel):
+    """What the server heard in one input_audio part; the model received this text instead."""
+
+    message_index: int = Field(description="Index of the message in the request's `messages`.")
+    part_index: int = Field(description="Index of the input_audio part in that message.")
+    text: str
+    language: str = Field(description="ISO-639-1 code, detected unless the request fixed it.")
+
+
+_TRANSCRIPTS_HELP = (
+    "Transcripts of the request's input_audio parts (null when it had none). Streamed "
+    "responses carry them on the first chunk."
+)
+
+
 class ChatCompletion(BaseModel):
     id: str
     object: Literal["chat.completion"] = "chat.completion"
@@ -129,6 +144,7 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[Choice]
     usage: Usage
+    input_transcripts: list[InputTranscript] | None = Field(None, description=_TRANSCRIPTS_HELP)
 
 
 class Delta(BaseModel):
@@ -152,6 +168,37 @@ class ChatCompletionChunk(BaseModel):
     model: str
     choices: list[ChunkChoice]
     usage: Usage | None = None
+    input_transcripts: list[InputTranscript] | None = Field(None, description=_TRANSCRIPTS_HELP)
+
+
+# -- audio transcriptions ----------------------------------------------------------------
+
+TranscriptionFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+
+
+class Transcription(BaseModel):
+    text: str
+
+
+class TranscriptionSegment(BaseModel):
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+class TranscriptionVerbose(BaseModel):
+    task: Literal["transcribe"] = "transcribe"
+    language: str = Field(description="ISO-639-1 code (OpenAI writes the language's name).")
+    duration: float
+    text: str
+    segments: list[TranscriptionSegment]
 
 
 class ModelCapabilities(BaseModel):

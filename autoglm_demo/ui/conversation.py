@@ -34,7 +34,7 @@ class Status(str, Enum):
 class Turn:
     text: str
     images: list[str] = field(default_factory=list)  # file paths, as Gradio uploaded them
-    audio: str | None = None
+    audio: str | None = None  # a recording or audio file; `text` holds its transcript once known
     reasoning: str = ""
     answer: str = ""
     status: Status = Status.WAITING
@@ -75,7 +75,9 @@ def user_content(turn: Turn) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = [
         {"type": "image_url", "image_url": {"url": image_data_uri(path)}} for path in turn.images
     ]
-    if turn.audio:
+    if turn.audio and not turn.text.strip():
+        # Not transcribed yet: the backend transcribes it and reports the text back. Once a
+        # turn has text, that text (the transcript, perhaps edited) stands for the audio.
         parts.append({"type": "input_audio", "input_audio": audio_part(turn.audio)})
     if turn.text.strip():
         parts.append({"type": "text", "text": turn.text})

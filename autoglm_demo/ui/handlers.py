@@ -24,6 +24,7 @@ from autoglm_demo.client import (
     BackendError,
     ChatOptions,
     ClientEvent,
+    InputTranscript,
     ReasoningDelta,
     UsageReport,
 )
@@ -32,6 +33,7 @@ from autoglm_demo.ui.conversation import Status, Turn, request_messages
 from autoglm_demo.ui.metrics import Stopwatch
 from autoglm_demo.ui.models import Catalogue
 from autoglm_demo.ui.overlay import save_overlay
+from autoglm_demo.ui.voice import VoiceInput
 
 RENDER_INTERVAL_S = 0.05  # re-rendering the whole chat per token is wasted work past ~20 Hz
 
@@ -54,6 +56,29 @@ def accept_input(turns: list[Turn], message: dict[str, Any] | None, audio: str |
         return False
     turns.append(Turn(text=text, images=images, audio=audio))
     return True
+
+
+async def take_voice(
+    voice: VoiceInput,
+    turns: list[Turn],
+    message: dict[str, Any] | None,
+    audio: str,
+    *,
+    review: bool,
+) -> dict[str, Any] | None:
+    """Transcribe a recording or audio file (TranscriptionFailed says why it could not be).
+
+    Review: returns the input box with the transcript added after what was typed, for
+    editing; the audio stays attached for Send. Otherwise the box and transcript become a
+    new turn at once, and None (an empty box) is returned.
+    """
+    heard = await voice.transcribe(Path(audio))
+    typed = ((message or {}).get("text") or "").strip()
+    box = {"text": f"{typed} {heard}".strip(), "files": list((message or {}).get("files") or [])}
+    if review:
+        return box
+    accept_input(turns, box, audio)
+    return None
 
 
 def undo(turns: list[Turn]) -> dict[str, Any] | None:
@@ -84,11 +109,10 @@ async def stream_answer(
     usage: tuple[int, int] | None = None
     last_render = 0.0
     try:
-        events = client.stream_chat(
-            request.model, request_messages(turns, request.system_prompt), request.options
-        )
+        messages = request_messages(turns, request.system_prompt)
+        events = client.stream_chat(request.model, messages, request.options)
         async for event in events:
-            usage = _apply(turn, event, clock) or usage
+            usage = _apply(turn, event, clock, question_index=len(messages) - 1) or usage
             if time.monotonic() - last_render >= RENDER_INTERVAL_S:
                 last_render = time.monotonic()
                 yield turns
@@ -103,8 +127,13 @@ async def stream_answer(
     yield turns
 
 
-def _apply(turn: Turn, event: ClientEvent, clock: Stopwatch) -> tuple[int, int] | None:
-    """Fold one client event into the turn; returns token usage when the event reports it."""
+def _apply(
+    turn: Turn, event: ClientEvent, clock: Stopwatch, *, question_index: int
+) -> tuple[int, int] | None:
+    """Fold one client event into the turn; returns token usage when the event reports it.
+
+    `question_index` is the turn's own message in the request, whose audio transcript
+    becomes the turn's text (earlier messages already have theirs)."""
     # Finish needs no handling: usage may still follow it, so the stream's end is what
     # finishes the turn.
     if isinstance(event, ReasoningDelta):
@@ -119,6 +148,8 @@ def _apply(turn: Turn, event: ClientEvent, clock: Stopwatch) -> tuple[int, int] 
     elif isinstance(event, BackendError):
         turn.error = event.message
         turn.status = Status.FAILED
+    elif isinstance(event, InputTranscript) and event.message_index == question_index:
+        turn.text = event.text
     return None
 
 

@@ -13,13 +13,15 @@ from typing import Any
 
 import gradio as gr
 
-from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.client import BackendClient, ChatOptions, TranscriptionFailed
+from autoglm_demo.settings import Settings
 from autoglm_demo.ui import handlers
 from autoglm_demo.ui.conversation import Turn
 from autoglm_demo.ui.i18n import label, locale_from_header, text
 from autoglm_demo.ui.models import Catalogue
 from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
 from autoglm_demo.ui.view import render
+from autoglm_demo.ui.voice import VoiceInput
 
 CSS = """
 #answer-controls button { min-width: 0; }
@@ -40,9 +42,10 @@ def _locale(request: gr.Request | None) -> str:
 class Page:
     """Event functions bound to one backend client."""
 
-    def __init__(self, client: BackendClient, default_model: str) -> None:
+    def __init__(self, client: BackendClient, default_model: str, voice: VoiceInput) -> None:
         self.client = client
         self.default_model = default_model
+        self.voice_input = voice
         # Overlays go to the temp folder, which Gradio serves files from without extra setup.
         self.overlay_dir = Path(tempfile.gettempdir()) / "autoglm-demo-overlays"
 
@@ -53,6 +56,29 @@ class Page:
         if not handlers.accept_input(turns, message, audio):
             gr.Warning(text("empty_input", locale))
             return turns, gr.skip(), gr.skip(), gr.skip()
+        return turns, render(turns, locale), None, None
+
+    async def voice(
+        self,
+        turns: list[Turn],
+        message: dict[str, Any] | None,
+        audio: str | None,
+        review: bool,
+        request: gr.Request,
+    ) -> tuple[Any, ...]:
+        """A finished recording or an uploaded file: its transcript goes to the input box
+        (review) or is sent at once."""
+        if not audio:
+            return turns, gr.skip(), gr.skip(), gr.skip()
+        locale = _locale(request)
+        try:
+            box = await handlers.take_voice(self.voice_input, turns, message, audio, review=review)
+        except TranscriptionFailed as error:
+            gr.Warning(f"{text('transcription_failed', locale)}: {error.message}")
+            # The clip goes, so it cannot ride along unheard with the next message.
+            return turns, gr.skip(), gr.skip(), None
+        if box is not None:
+            return turns, gr.skip(), box, gr.skip()
         return turns, render(turns, locale), None, None
 
     async def answer(
@@ -118,8 +144,8 @@ class Page:
         return gr.Radio(choices=variants, value=variants[0][1])
 
 
-def build_demo(client: BackendClient, default_model: str) -> gr.Blocks:
-    page = Page(client, default_model)
+def build_demo(client: BackendClient, settings: Settings, voice: VoiceInput) -> gr.Blocks:
+    page = Page(client, settings.primary_model_name, voice)
     with gr.Blocks(title="AutoGLM-Phone-9B demo") as demo:
         turns = gr.State([])
         catalogue = gr.State(Catalogue())
@@ -150,7 +176,13 @@ def build_demo(client: BackendClient, default_model: str) -> gr.Blocks:
                 gr.Examples(EXAMPLES, inputs=[message], label=label("examples"))
             with gr.Column(scale=2):
                 audio = gr.Audio(
-                    sources=["microphone", "upload"], type="filepath", label=label("microphone")
+                    sources=["microphone", "upload"],
+                    type="filepath",
+                    label=label("microphone"),
+                    elem_id="voice",
+                )
+                review = gr.Checkbox(
+                    label=label("voice_review"), value=settings.voice_review, elem_id="voice-review"
                 )
                 with gr.Accordion(label("settings"), open=True):
                     with gr.Row():
@@ -178,8 +210,12 @@ def build_demo(client: BackendClient, default_model: str) -> gr.Blocks:
             return streaming
 
         # Queued (the default), because gr.Warning toasts only reach the page from queued events.
+        voice_inputs = [turns, message, audio, review]
+        voice_outputs = [turns, chatbot, message, audio]
         answering = [
             then_answer(message.submit(page.submit, [turns, message, audio], [turns, chatbot, message, audio])),
+            then_answer(audio.stop_recording(page.voice, voice_inputs, voice_outputs)),
+            then_answer(audio.upload(page.voice, voice_inputs, voice_outputs)),
             then_answer(regenerate.click(page.regenerate, [turns], [chatbot])),
             then_answer(chatbot.retry(page.regenerate, [turns], [chatbot])),
         ]
