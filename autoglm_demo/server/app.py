@@ -13,11 +13,14 @@ from fastapi import FastAPI
 
 from autoglm_demo.engine.engine import Engine
 from autoglm_demo.server.errors import install_error_handlers
-from autoglm_demo.server.routes import router
+from autoglm_demo.server.routes import public_router, router
 from autoglm_demo.settings import Settings
+from autoglm_demo.speech.service import Speech
 
 
-def create_app(settings: Settings, engine: Engine) -> FastAPI:
+def create_app(settings: Settings, engine: Engine, speech: Speech | None = None) -> FastAPI:
+    """`speech` is shared with the page when one process serves both; it loads on first use."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         engine.start_loading()
@@ -25,11 +28,14 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     app = FastAPI(
         title="AutoGLM-Phone-9B demo API",
-        description="OpenAI-compatible chat completions with a separated reasoning trace.",
+        description="OpenAI-compatible chat completions with a separated reasoning trace, "
+        "and speech to text.",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.speech = speech or Speech(settings)
     install_error_handlers(app)
+    app.include_router(public_router)
     app.include_router(router)
     return app

@@ -1,12 +1,18 @@
-"""The HTTP surface: OpenAI-compatible /v1 routes and /health. Protocol only; no model code."""
+"""The HTTP surface: OpenAI-compatible /v1 routes and /health. Protocol only; no model code.
+
+`router` holds the /v1 routes, all behind the optional API key; `public_router` holds what
+must answer without one (/health)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from autoglm_demo.engine.engine import Engine, EngineNotReady, LoadState
-from autoglm_demo.server import chat
+from autoglm_demo.server import chat, transcription
+from autoglm_demo.server.auth import require_api_key
 from autoglm_demo.server.errors import APIError
 from autoglm_demo.server.protocol import (
     ChatCompletion,
@@ -16,13 +22,18 @@ from autoglm_demo.server.protocol import (
     ModelCapabilities,
     ModelCard,
     ModelList,
+    Transcription,
+    TranscriptionFormat,
+    TranscriptionVerbose,
     now,
 )
 from autoglm_demo.settings import Settings
+from autoglm_demo.speech.service import Speech
 
-_ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 500, 503)}
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 500, 503)}
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(require_api_key)])
+public_router = APIRouter()
 
 
 def _settings(request: Request) -> Settings:
@@ -31,6 +42,10 @@ def _settings(request: Request) -> Settings:
 
 def _engine(request: Request) -> Engine:
     return request.app.state.engine
+
+
+def _speech(request: Request) -> Speech:
+    return request.app.state.speech
 
 
 def _ready_engine(request: Request, model: str) -> Engine:
@@ -52,7 +67,7 @@ def _ready_engine(request: Request, model: str) -> Engine:
     return engine
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+@public_router.get("/health", response_model=Health, responses={503: {"model": Health}})
 def health(request: Request) -> JSONResponse:
     engine = _engine(request)
     status = engine.status
@@ -104,5 +119,34 @@ async def chat_completions(
 ) -> ChatCompletion | StreamingResponse:
     engine = _ready_engine(request, body.model)
     return await chat.create_chat_completion(
-        body, engine, max_images=_settings(request).max_images
+        body, engine, _speech(request), max_images=_settings(request).max_images
+    )
+
+
+@router.post(
+    "/v1/audio/transcriptions",
+    response_model=Transcription | TranscriptionVerbose,
+    responses={
+        **_ERRORS,
+        200: {"content": {"text/plain": {}, "text/vtt": {}}},
+    },
+)
+async def audio_transcriptions(
+    request: Request,
+    file: Annotated[UploadFile, File(description="wav, mp3, m4a, ogg, webm, flac, …")],
+    model: Annotated[str, Form(description="Accepted for compatibility (e.g. whisper-1); "
+                                           "the server's one speech model answers.")],
+    language: Annotated[str | None, Form(description="ISO-639-1 code; empty: detect")] = None,
+    prompt: Annotated[str | None, Form()] = None,
+    temperature: Annotated[float, Form(ge=0, le=1)] = 0.0,
+    response_format: Annotated[TranscriptionFormat, Form()] = "json",
+) -> Response:
+    return await transcription.transcribe_upload(
+        _speech(request),
+        await file.read(),
+        file.filename,
+        language=language or None,
+        prompt=prompt or None,
+        temperature=temperature,
+        response_format=response_format,
     )

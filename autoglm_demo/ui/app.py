@@ -10,8 +10,10 @@ from autoglm_demo.cli import build_engine
 from autoglm_demo.client import BackendClient
 from autoglm_demo.server.app import create_app
 from autoglm_demo.settings import Settings
+from autoglm_demo.speech.service import Speech
 from autoglm_demo.ui.i18n import I18N
 from autoglm_demo.ui.layout import CSS, build_demo
+from autoglm_demo.ui.voice import VoiceInput
 
 _ANY_INTERFACE = {"0.0.0.0", "::", ""}
 
@@ -25,14 +27,28 @@ def embedded_api_url(settings: Settings) -> str:
 
 
 def build_page_app(settings: Settings) -> FastAPI:
+    # One recogniser per process, loaded on first use: the embedded API's, or (remote
+    # backend) the page's own, needed only if that backend cannot transcribe.
+    speech = Speech(settings)
     if settings.backend_url:
         # Remote backend: no engine is created, so no model is loaded here at all.
         app = FastAPI(title="AutoGLM-Phone-9B demo")
-        client = BackendClient(settings.backend_url, settings.api_key)
     else:
-        app = create_app(settings, build_engine(settings))
-        client = BackendClient(embedded_api_url(settings))
-    demo = build_demo(client, settings.primary_model_name)
+        app = create_app(settings, build_engine(settings), speech)
+    # One key setting: the embedded /v1 requires it, and a remote backend gets it.
+    client = BackendClient(settings.backend_url or embedded_api_url(settings), settings.api_key)
+    demo = build_demo(client, settings, VoiceInput(client, speech))
     return gr.mount_gradio_app(
-        app, demo, path="/", i18n=I18N, css=CSS, theme=gr.themes.Soft(), footer_links=["api"]
+        app, demo, path="/", i18n=I18N, css=CSS, theme=gr.themes.Soft(), footer_links=["api"],
+        auth=page_login(settings.page_auth),
     )
+
+
+def page_login(page_auth: str | None) -> tuple[str, str] | None:
+    """--page-auth USER:PASSWORD as Gradio's (user, password); the password may hold ':'."""
+    if not page_auth:
+        return None
+    user, colon, password = page_auth.partition(":")
+    if not (user and colon and password):
+        raise SystemExit("--page-auth / AUTOGLM_PAGE_AUTH must look like USER:PASSWORD")
+    return user, password

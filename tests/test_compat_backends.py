@@ -1,0 +1,215 @@
+"""The client behaves the same against each engine that serves the real model.
+
+The engines put the reasoning trace in different places: `reasoning` (current vLLM with
+--reasoning-parser), `reasoning_content` (older vLLM, SGLang) or `<think>` tags inside
+`content` (vLLM without a reasoning parser, as AutoGLM is officially served). They also
+differ in role, finish and usage chunks and in their error bodies. The servers below are
+test scaffolding standing in for those engines: each replays one scripted AutoGLM turn in
+one engine's wire format, as their source writes it (vllm-project/vllm
+vllm/entrypoints/openai/protocol.py and serving_chat.py; sgl-project/sglang
+python/sglang/srt/entrypoints/openai/protocol.py and serving_chat.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from playwright.sync_api import Browser, expect
+
+from autoglm_demo.client import (
+    AnswerDelta,
+    BackendClient,
+    BackendError,
+    ChatOptions,
+    ClientEvent,
+    Finish,
+    ReasoningDelta,
+    UsageReport,
+)
+from autoglm_demo.settings import Settings
+from autoglm_demo.ui import build_page_app
+from tests.conftest import free_port, serve_app
+# The page is driven like test_browser.py drives it, with its fixtures (browser, playwright).
+from tests.test_browser import browser, open_page, playwright, send  # noqa: F401
+
+MODEL = "autoglm-phone-9b"
+REASONING = "The user wants to search. The search box is at the top of the screen."
+ANSWER = 'do(action="Tap", element=[500,100])'
+USAGE = {"prompt_tokens": 321, "completion_tokens": 37, "total_tokens": 358}
+CRASH = "crash"  # a user message that makes the engine fail mid-stream
+
+
+@dataclass(frozen=True)
+class EngineFormat:
+    name: str
+    trace_field: str | None  # None: the trace stays in content, inside <think> tags
+    flat_errors: bool  # {"object": "error", "message", …} instead of {"error": {…}}
+    role_delta: dict[str, Any] = field(default_factory=lambda: {"role": "assistant", "content": ""})
+    finish_delta: dict[str, Any] = field(default_factory=lambda: {"content": ""})
+    finish_extra: dict[str, Any] = field(default_factory=lambda: {"stop_reason": None})
+
+    def http_error(self, detail: dict[str, Any]) -> dict[str, Any]:
+        return {"object": "error", **detail} if self.flat_errors else {"error": detail}
+
+    def stream_error(self, detail: dict[str, Any]) -> dict[str, Any]:
+        # Both engines wrap the error in "error" inside a stream, whatever their HTTP shape.
+        return {"error": {"object": "error", **detail} if self.flat_errors else detail}
+
+
+ENGINES = [
+    EngineFormat("vllm", trace_field="reasoning", flat_errors=False),
+    EngineFormat("vllm-legacy", trace_field="reasoning_content", flat_errors=True),
+    EngineFormat("vllm-no-reasoning-parser", trace_field=None, flat_errors=False),
+    EngineFormat(
+        "sglang", trace_field="reasoning_content", flat_errors=True,
+        finish_delta={}, finish_extra={"matched_stop": 151336},
+    ),
+]
+
+
+def _pieces(text: str, size: int = 5) -> list[str]:
+    """Token-sized pieces; size 5 cuts tags such as <think> in the middle."""
+    return [text[i:i + size] for i in range(0, len(text), size)]
+
+
+def _chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> dict[str, Any]:
+    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason, **extra}
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": MODEL,
+            "choices": [choice]}
+
+
+def _turn(engine: EngineFormat, crash: bool, include_usage: bool) -> Iterator[dict[str, Any]]:
+    yield _chunk(engine.role_delta)
+    if engine.trace_field:
+        trace = [_chunk({engine.trace_field: piece}) for piece in _pieces(REASONING)]
+        content = _pieces(f"<answer>{ANSWER}</answer>")
+    else:
+        trace = []
+        content = _pieces(f"<think>{REASONING}</think><answer>{ANSWER}</answer>")
+    yield from trace
+    if crash:
+        detail = {"message": "CUDA out of memory", "type": "InternalServerError", "param": None,
+                  "code": 500}
+        yield engine.stream_error(detail)
+        return
+    for piece in content:
+        yield _chunk({"content": piece})
+    yield _chunk(engine.finish_delta, "stop", **engine.finish_extra)
+    if include_usage:
+        yield {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": MODEL,
+               "choices": [], "usage": USAGE}
+
+
+def engine_app(engine: EngineFormat) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {}
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        card = {"id": MODEL, "object": "model", "created": 0, "owned_by": engine.name,
+                "root": "zai-org/AutoGLM-Phone-9B", "max_model_len": 25480}
+        return {"object": "list", "data": [card]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Any:
+        body = await request.json()
+        if body["model"] != MODEL:
+            detail = {"message": f"The model `{body['model']}` does not exist.",
+                      "type": "NotFoundError", "param": "model", "code": 404}
+            return JSONResponse(engine.http_error(detail), status_code=404)
+        crash = body["messages"][-1]["content"] == CRASH
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        lines = [f"data: {json.dumps(c)}\n\n" for c in _turn(engine, crash, include_usage)]
+        return StreamingResponse(iter([*lines, "data: [DONE]\n\n"]), media_type="text/event-stream")
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def engines() -> Iterator[dict[str, str]]:
+    """Engine name → its /v1 URL, all served on loopback for the module."""
+    with ExitStack() as stack:
+        yield {e.name: stack.enter_context(serve_app(engine_app(e))) + "/v1" for e in ENGINES}
+
+
+def run_turn(
+    base_url: str, text: str = "Where is the search box?", model: str = MODEL
+) -> list[ClientEvent]:
+    async def collect() -> list[ClientEvent]:
+        client = BackendClient(base_url)
+        try:
+            messages = [{"role": "user", "content": text}]
+            events = client.stream_chat(model, messages, ChatOptions(max_tokens=64))
+            return [event async for event in events]
+        finally:
+            await client.close()
+
+    return asyncio.run(collect())
+
+
+def coalesced(events: list[ClientEvent]) -> list[ClientEvent]:
+    """Adjacent deltas of one kind joined: engines cut text at different places."""
+    joined: list[ClientEvent] = []
+    for event in events:
+        previous = joined[-1] if joined else None
+        if isinstance(event, (ReasoningDelta, AnswerDelta)) and type(previous) is type(event):
+            joined[-1] = type(event)(previous.text + event.text)  # type: ignore[union-attr]
+        else:
+            joined.append(event)
+    return joined
+
+
+@pytest.mark.parametrize("engine", [e.name for e in ENGINES])
+def test_every_engine_gives_the_same_events(engines: dict[str, str], engine: str) -> None:
+    assert coalesced(run_turn(engines[engine])) == [
+        ReasoningDelta(REASONING),
+        AnswerDelta(ANSWER),
+        Finish("stop"),
+        UsageReport(prompt_tokens=321, completion_tokens=37),
+    ]
+
+
+@pytest.mark.parametrize("engine", [e.name for e in ENGINES])
+def test_every_engine_error_body_reads_the_same(engines: dict[str, str], engine: str) -> None:
+    assert run_turn(engines[engine], model="autoglm") == [
+        BackendError("The backend refused the request (404): The model `autoglm` does not exist.")
+    ]
+
+
+@pytest.mark.parametrize("engine", [e.name for e in ENGINES])
+def test_every_engine_error_mid_stream_reads_the_same(engines: dict[str, str], engine: str) -> None:
+    events = coalesced(run_turn(engines[engine], text=CRASH))
+    assert events[-1] == BackendError("The backend failed while answering: CUDA out of memory")
+    assert all(not isinstance(e, (AnswerDelta, Finish)) for e in events)
+
+
+@pytest.mark.slow
+def test_page_renders_reasoning_and_answer_from_tags_in_content(
+    browser: Browser, engines: dict[str, str]  # noqa: F811 (the imported fixture)
+) -> None:
+    port = free_port()
+    backend = engines["vllm-no-reasoning-parser"]
+    settings = Settings(backend_url=backend, port=port, log_level="warning")
+    with serve_app(build_page_app(settings), port=port, ready_path=None) as url:
+        page = open_page(browser, url)
+        send(page, "Where is the search box?")
+        chat = page.locator("#chatbot")
+        expect(chat).to_contain_text(ANSWER, timeout=30_000)
+        reasoning = chat.get_by_text("Reasoning")
+        expect(reasoning).to_be_visible()
+        if not chat.get_by_text(REASONING).is_visible():
+            reasoning.click()  # a finished trace is collapsed
+        expect(chat.get_by_text(REASONING)).to_be_visible()
+        expect(chat).not_to_contain_text("<think>")
+        page.close()
