@@ -25,6 +25,8 @@ def build_engine(settings: Settings) -> Engine:
     return Engine(
         lambda on_phase: load_runtime(settings, on_phase),
         default_max_tokens=settings.default_max_tokens,
+        max_concurrent=settings.max_concurrent,
+        max_queue=settings.max_queue,
     )
 
 

@@ -58,6 +58,10 @@ class Settings:
         1024, "Completion length when a request gives no max_tokens (capped by the context)."
     )
     max_images: int = _option(10, "Most images accepted in one request.")
+    max_concurrent: int = _option(1, "Generations that run at the same time.")
+    max_queue: int = _option(
+        32, "Requests that may wait for a generation slot; more get 429 with Retry-After."
+    )
     asr_engine: str = _option(
         "faster-whisper",
         "Speech recognition engine for microphone input, audio files and input_audio parts.",

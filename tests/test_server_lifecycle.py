@@ -91,3 +91,37 @@ def test_bad_requests_do_not_disturb_a_stream_in_flight(llama_url: str) -> None:
         if line.startswith("data: {") and '"choices":[{' in line
     )
     assert text == expected["choices"][0]["message"]["content"]
+
+
+def test_full_queue_gets_429_with_retry_after_and_admitted_streams_finish(
+    tiny_llama_dir: Path,
+) -> None:
+    body = {**CHAT, "max_tokens": 150, "temperature": 0, "stream": True}
+    with serve_app(app_for(tiny_llama_dir, max_concurrent=1, max_queue=1)) as base:
+        with httpx.Client(base_url=base, timeout=60) as running, httpx.Client(
+            base_url=base, timeout=60
+        ) as waiting:
+            with running.stream("POST", "/v1/chat/completions", json=body) as first:
+                first_lines = first.iter_lines()
+                next(first_lines)  # generating now
+                with waiting.stream("POST", "/v1/chat/completions", json=body) as second:
+                    refused = _post_until_refused(base, body)
+                    assert refused.status_code == 429
+                    assert int(refused.headers["Retry-After"]) >= 1
+                    assert refused.json()["error"]["code"] == "queue_full"
+                    rest_of_first = list(first_lines)
+                    all_of_second = list(second.iter_lines())
+    for lines in (rest_of_first, all_of_second):
+        events = [line for line in lines if line.startswith("data: ")]
+        assert events[-1] == "data: [DONE]"
+        assert '"finish_reason":"length"' in events[-2]
+
+
+def _post_until_refused(base: str, body: dict[str, object]) -> httpx.Response:
+    """The second stream joins the queue asynchronously; poll (bounded) until it has."""
+    for _ in range(50):
+        response = httpx.post(f"{base}/v1/chat/completions", json={**body, "stream": False}, timeout=60)
+        if response.status_code == 429:
+            return response
+        threading.Event().wait(0.1)
+    return response

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -46,6 +47,17 @@ class EngineNotReady(RuntimeError):
     """Raised for requests that arrive while the model is loading or after it failed to."""
 
 
+class QueueFull(RuntimeError):
+    """Every slot is busy and the queue behind them is full; the client should come back."""
+
+    def __init__(self, waiting: int, retry_after_s: int) -> None:
+        super().__init__(
+            f"The server is busy: {waiting} requests are already waiting. "
+            f"Retry in about {retry_after_s} s."
+        )
+        self.retry_after_s = retry_after_s
+
+
 @dataclass(frozen=True)
 class Status:
     state: LoadState
@@ -53,14 +65,27 @@ class Status:
 
 
 class Engine:
-    def __init__(self, loader: Loader, *, default_max_tokens: int = 1024) -> None:
+    def __init__(
+        self,
+        loader: Loader,
+        *,
+        default_max_tokens: int = 1024,
+        max_concurrent: int = 1,
+        max_queue: int = 32,
+    ) -> None:
         self._loader = loader
         self._default_max_tokens = default_max_tokens
         self._runtime: Runtime | None = None
         self._status = Status(LoadState.LOADING, "waiting to start loading")
         self._reader = ImageReader()
-        self._slot = asyncio.Semaphore(1)
         self._load_thread: threading.Thread | None = None
+        # Admission: `max_concurrent` generations run, up to `max_queue` more wait in FIFO
+        # order (asyncio.Semaphore wakes waiters in the order they arrived).
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._max_concurrent = max_concurrent
+        self._max_queue = max_queue
+        self._waiting = 0
+        self._typical_generation_s = 5.0
 
     # -- loading -----------------------------------------------------------------------
 
@@ -112,6 +137,13 @@ class Engine:
 
         return await asyncio.to_thread(render)
 
+    def check_room(self) -> None:
+        """Refuse a new request now, rather than queue it without bound."""
+        if self._waiting >= self._max_queue:
+            ahead = self._waiting + self._max_concurrent
+            estimate = self._typical_generation_s * ahead / self._max_concurrent
+            raise QueueFull(self._waiting, max(1, math.ceil(estimate)))
+
     def plan(self, prompt: PreparedPrompt, params: SamplingParams) -> SamplingParams:
         """Fix the completion length against the context, or refuse a request that cannot fit."""
         room = self.runtime.info.context_length - prompt.prompt_tokens
@@ -131,7 +163,12 @@ class Engine:
         """Stream one generation; closing the iterator early cancels it."""
         runtime = self.runtime
         params = self.plan(prompt, params)
-        await self._slot.acquire()
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        started = time.monotonic()
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[GenerationEvent | BaseException] = asyncio.Queue()
         cancel = threading.Event()
@@ -150,7 +187,7 @@ class Engine:
                 deliver(lambda: events.put_nowait(error))
             finally:
                 # The slot frees only when compute has really stopped.
-                deliver(self._slot.release)
+                deliver(lambda: self._release(started))
 
         threading.Thread(target=produce, name="generation", daemon=True).start()
         stops = StopMatcher(params.stop)
@@ -171,4 +208,10 @@ class Engine:
                 return
         finally:
             cancel.set()
+
+    def _release(self, started: float) -> None:
+        # A moving average of generation time makes Retry-After an estimate, not a guess.
+        elapsed = time.monotonic() - started
+        self._typical_generation_s = 0.8 * self._typical_generation_s + 0.2 * elapsed
+        self._slots.release()
 

@@ -30,13 +30,20 @@ _TYPES = {
 
 class APIError(Exception):
     def __init__(
-        self, status: int, message: str, *, param: str | None = None, code: str | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         self.code = code
+        self.headers = headers or {}
 
     def body(self) -> ErrorResponse:
         return error_body(self.status, self.message, param=self.param, code=self.code)
@@ -49,8 +56,10 @@ def error_body(
     return ErrorResponse(error=ErrorDetail(message=message, type=kind, param=param, code=code))
 
 
-def _response(status: int, body: ErrorResponse) -> JSONResponse:
-    return JSONResponse(body.model_dump(), status_code=status)
+def _response(
+    status: int, body: ErrorResponse, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
 def _describe_validation(error: RequestValidationError) -> tuple[str, str | None]:
@@ -67,7 +76,7 @@ def _describe_validation(error: RequestValidationError) -> tuple[str, str | None
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def api_error(_: Request, error: APIError) -> JSONResponse:
-        return _response(error.status, error.body())
+        return _response(error.status, error.body(), error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from autoglm_demo.engine.engine import Engine, EngineNotReady, LoadState
+from autoglm_demo.engine.engine import Engine, EngineNotReady, LoadState, QueueFull
 from autoglm_demo.server import chat, transcription
 from autoglm_demo.server.auth import require_api_key
 from autoglm_demo.server.errors import APIError
@@ -30,7 +30,7 @@ from autoglm_demo.server.protocol import (
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech.service import Speech
 
-_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 500, 503)}
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 429, 500, 503)}
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 public_router = APIRouter()
@@ -118,6 +118,12 @@ async def chat_completions(
     body: ChatCompletionRequest, request: Request
 ) -> ChatCompletion | StreamingResponse:
     engine = _ready_engine(request, body.model)
+    try:
+        engine.check_room()
+    except QueueFull as error:
+        raise APIError(
+            429, str(error), code="queue_full", headers={"Retry-After": str(error.retry_after_s)}
+        ) from None
     return await chat.create_chat_completion(
         body, engine, _speech(request), max_images=_settings(request).max_images
     )
