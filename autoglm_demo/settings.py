@@ -58,6 +58,16 @@ class Settings:
         1024, "Completion length when a request gives no max_tokens (capped by the context)."
     )
     max_images: int = _option(10, "Most images accepted in one request.")
+    max_image_pixels: int = _option(
+        120_000_000, "Images with more pixels are refused (decompression-bomb guard)."
+    )
+    max_image_side: int = _option(
+        4096, "Longer images are scaled down to this many pixels on their longer side."
+    )
+    max_request_mb: int = _option(64, "Largest request body accepted under /v1, in MiB.")
+    cors_origins: tuple[str, ...] = _option(
+        (), "Browser origins allowed to call /v1 from other sites; none by default.", nargs="*"
+    )
     max_concurrent: int = _option(1, "Generations that run at the same time.")
     max_queue: int = _option(
         32, "Requests that may wait for a generation slot; more get 429 with Retry-After."
@@ -172,7 +182,7 @@ def _describe_default(f: dataclasses.Field[Any]) -> str:
     if f.name == "cache_dir":
         return "~/.cache/autoglm-demo"  # the machine's own home would leak into the docs
     if isinstance(f.default, tuple):
-        return " ".join(f.default)
+        return " ".join(f.default) or "none"
     return "none" if f.default is None else str(f.default)
 
 

@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from autoglm_demo.engine.engine import Engine
 from autoglm_demo.server.errors import install_error_handlers
+from autoglm_demo.server.limits import BodySizeLimit
 from autoglm_demo.server.routes import public_router, router
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech.service import Speech
@@ -36,6 +38,14 @@ def create_app(settings: Settings, engine: Engine, speech: Speech | None = None)
     app.state.engine = engine
     app.state.speech = speech or Speech(settings)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_mb * 2**20)
+    if settings.cors_origins:  # off unless asked for: browsers elsewhere cannot call /v1
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.include_router(public_router)
     app.include_router(router)
     return app

@@ -7,6 +7,7 @@ and their transcripts go back to the client (`input_transcripts`) so it can show
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from autoglm_demo.engine.types import (
     TextDelta,
 )
 from autoglm_demo.reasoning import ReasoningSplitter, Split
-from autoglm_demo.server.content import to_chat_messages
+from autoglm_demo.server.content import ImageLimits, to_chat_messages
 from autoglm_demo.server.errors import APIError, error_body
 from autoglm_demo.server.protocol import (
     ChatCompletion,
@@ -59,9 +60,9 @@ class _Turn:
 
 
 async def create_chat_completion(
-    request: ChatCompletionRequest, engine: Engine, speech: Speech, *, max_images: int
+    request: ChatCompletionRequest, engine: Engine, speech: Speech, *, image_limits: ImageLimits
 ) -> ChatCompletion | StreamingResponse:
-    turn = await _validate(request, engine, speech, max_images=max_images)
+    turn = await _validate(request, engine, speech, image_limits=image_limits)
     if request.stream:
         return StreamingResponse(
             _sse(turn, engine),
@@ -72,13 +73,15 @@ async def create_chat_completion(
 
 
 async def _validate(
-    request: ChatCompletionRequest, engine: Engine, speech: Speech, *, max_images: int
+    request: ChatCompletionRequest, engine: Engine, speech: Speech, *, image_limits: ImageLimits
 ) -> _Turn:
     """Everything that can be refused is refused here, before a stream starts."""
     transcripts = await transcribe_audio_parts(speech, request.messages)
-    messages = to_chat_messages(
+    # Decoding a large photo takes a while; off the event loop, other streams keep flowing.
+    messages = await asyncio.to_thread(
+        to_chat_messages,
         request.messages,
-        max_images=max_images,
+        limits=image_limits,
         transcripts={(t.message_index, t.part_index): t.text for t in transcripts},
     )
     template_kwargs = {**(request.chat_template_kwargs or {}), "enable_thinking": request.thinking}

@@ -11,6 +11,7 @@ import base64
 import binascii
 import io
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
@@ -30,23 +31,43 @@ _ROLES: dict[str, Role] = {
 Transcripts = Mapping[tuple[int, int], str]
 
 
+@dataclass(frozen=True)
+class ImageLimits:
+    """How many images a request may carry, and how large each may be.
+
+    Past `max_pixels` an image is refused (a decompression bomb costs memory before any
+    check could run on the decoded pixels); past `max_side` it is only scaled down, since
+    a 50-megapixel photo is a reasonable thing to send and no model needs all of it.
+    """
+
+    max_images: int = 10
+    max_pixels: int = 120_000_000
+    max_side: int = 4096
+
+
 def to_chat_messages(
-    messages: list[RequestMessage], *, max_images: int, transcripts: Transcripts
+    messages: list[RequestMessage], *, limits: ImageLimits, transcripts: Transcripts
 ) -> list[ChatMessage]:
-    converted = [
-        _convert(index, message, transcripts) for index, message in enumerate(messages)
-    ]
-    total = sum(len(m.images) for m in converted)
-    if total > max_images:
+    total = sum(
+        isinstance(part, ImagePart)
+        for message in messages
+        if isinstance(message.content, list)
+        for part in message.content
+    )
+    if total > limits.max_images:  # counted before decoding, so excess images cost nothing
         raise APIError(
             400,
-            f"The request has {total} images; this server accepts at most {max_images}.",
+            f"The request has {total} images; this server accepts at most {limits.max_images}.",
             param="messages",
         )
-    return converted
+    return [
+        _convert(index, message, transcripts, limits) for index, message in enumerate(messages)
+    ]
 
 
-def _convert(index: int, message: RequestMessage, transcripts: Transcripts) -> ChatMessage:
+def _convert(
+    index: int, message: RequestMessage, transcripts: Transcripts, limits: ImageLimits
+) -> ChatMessage:
     where = f"messages.{index}"
     role = _ROLES.get(message.role)
     if role is None:
@@ -56,7 +77,7 @@ def _convert(index: int, message: RequestMessage, transcripts: Transcripts) -> C
     if message.content is None or isinstance(message.content, str):
         text, images = message.content or "", []
     else:
-        text, images = _parts(index, message.content, transcripts)
+        text, images = _parts(index, message.content, transcripts, limits)
     if images and role != "user":
         raise APIError(400, f"{where}: only user messages may carry images.", param=where)
     if not text.strip() and not images and role != "assistant":
@@ -65,7 +86,10 @@ def _convert(index: int, message: RequestMessage, transcripts: Transcripts) -> C
 
 
 def _parts(
-    index: int, parts: list[TextPart | ImagePart | AudioPart], transcripts: Transcripts
+    index: int,
+    parts: list[TextPart | ImagePart | AudioPart],
+    transcripts: Transcripts,
+    limits: ImageLimits,
 ) -> tuple[str, list[Image.Image]]:
     texts: list[str] = []
     images: list[Image.Image] = []
@@ -73,13 +97,14 @@ def _parts(
         if isinstance(part, TextPart):
             texts.append(part.text)
         elif isinstance(part, ImagePart):
-            images.append(decode_image_url(part.image_url.url, f"messages.{index}.content.{number}"))
+            param = f"messages.{index}.content.{number}"
+            images.append(decode_image_url(part.image_url.url, param, limits))
         else:
             texts.append(transcripts[index, number])
     return "\n".join(texts), images
 
 
-def decode_image_url(url: str, param: str) -> Image.Image:
+def decode_image_url(url: str, param: str, limits: ImageLimits) -> Image.Image:
     if not url.startswith("data:"):
         raise APIError(
             400,
@@ -99,10 +124,29 @@ def decode_image_url(url: str, param: str) -> Image.Image:
     except (binascii.Error, ValueError):
         raise APIError(400, f"{param}: the image data is not valid base64.", param=param) from None
     try:
-        with Image.open(io.BytesIO(raw)) as image:
+        with Image.open(io.BytesIO(raw)) as image:  # reads the header only
+            _check_pixels(image.size, limits.max_pixels, param)
+            image.draft("RGB", (limits.max_side, limits.max_side))  # JPEG: decode smaller
             image.load()
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
+            picture = image.convert("RGB")
+    except Image.DecompressionBombError:
+        raise APIError(
+            400, f"{param}: the image has too many pixels to decode safely.", param=param
+        ) from None
+    except (UnidentifiedImageError, OSError) as error:
         raise APIError(
             400, f"{param}: the data is not a readable image ({type(error).__name__}).", param=param
         ) from None
+    picture.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS)
+    return picture
+
+
+def _check_pixels(size: tuple[int, int], max_pixels: int, param: str) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise APIError(
+            400,
+            f"{param}: the image is {width}x{height} ({width * height / 1e6:.0f} megapixels); "
+            f"this server accepts at most {max_pixels / 1e6:.0f} megapixels.",
+            param=param,
+        )

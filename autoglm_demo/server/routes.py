@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from autoglm_demo.engine.engine import Engine, EngineNotReady, LoadState, QueueFull
 from autoglm_demo.server import chat, transcription
 from autoglm_demo.server.auth import require_api_key
+from autoglm_demo.server.content import ImageLimits
 from autoglm_demo.server.errors import APIError
 from autoglm_demo.server.protocol import (
     ChatCompletion,
@@ -42,6 +43,10 @@ def _settings(request: Request) -> Settings:
 
 def _engine(request: Request) -> Engine:
     return request.app.state.engine
+
+
+def _image_limits(settings: Settings) -> ImageLimits:
+    return ImageLimits(settings.max_images, settings.max_image_pixels, settings.max_image_side)
 
 
 def _speech(request: Request) -> Speech:
@@ -125,7 +130,7 @@ async def chat_completions(
             429, str(error), code="queue_full", headers={"Retry-After": str(error.retry_after_s)}
         ) from None
     return await chat.create_chat_completion(
-        body, engine, _speech(request), max_images=_settings(request).max_images
+        body, engine, _speech(request), image_limits=_image_limits(_settings(request))
     )
 
 
