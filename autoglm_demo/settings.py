@@ -65,6 +65,7 @@ class Settings:
         4096, "Longer images are scaled down to this many pixels on their longer side."
     )
     max_request_mb: int = _option(64, "Largest request body accepted under /v1, in MiB.")
+    max_upload_mb: int = _option(20, "Page only: largest file a person may upload, in MB.")
     cors_origins: tuple[str, ...] = _option(
         (), "Browser origins allowed to call /v1 from other sites; none by default.", nargs="*"
     )

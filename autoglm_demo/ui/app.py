@@ -13,6 +13,7 @@ from autoglm_demo.settings import Settings
 from autoglm_demo.speech.service import Speech
 from autoglm_demo.ui.i18n import I18N
 from autoglm_demo.ui.layout import CSS, build_demo
+from autoglm_demo.ui.uploads import private_upload_dir
 from autoglm_demo.ui.voice import VoiceInput
 
 _ANY_INTERFACE = {"0.0.0.0", "::", ""}
@@ -37,10 +38,12 @@ def build_page_app(settings: Settings) -> FastAPI:
         app = create_app(settings, build_engine(settings), speech)
     # One key setting: the embedded /v1 requires it, and a remote backend gets it.
     client = BackendClient(settings.backend_url or embedded_api_url(settings), settings.api_key)
+    private_upload_dir()  # before the page is built: Gradio reads it then
     demo = build_demo(client, settings, VoiceInput(client, speech))
     return gr.mount_gradio_app(
         app, demo, path="/", i18n=I18N, css=CSS, theme=gr.themes.Soft(), footer_links=["api"],
         auth=page_login(settings.page_auth),
+        max_file_size=f"{settings.max_upload_mb}mb",
     )
 
 

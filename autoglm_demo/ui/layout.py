@@ -6,9 +6,7 @@ build the options, render turns); the logic itself lives in `handlers` and `view
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -20,6 +18,7 @@ from autoglm_demo.ui.conversation import Status, Turn
 from autoglm_demo.ui.i18n import label, locale_from_header, text
 from autoglm_demo.ui.models import Catalogue
 from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
+from autoglm_demo.ui.uploads import forget_session, private_upload_dir
 from autoglm_demo.ui.view import render
 from autoglm_demo.ui.voice import VoiceInput
 
@@ -47,7 +46,7 @@ class Page:
         self.default_model = default_model
         self.voice_input = voice
         # Overlays go to the temp folder, which Gradio serves files from without extra setup.
-        self.overlay_dir = Path(tempfile.gettempdir()) / "autoglm-demo-overlays"
+        self.overlay_dir = private_upload_dir() / "overlays"
 
     def submit(
         self, turns: list[Turn], message: dict[str, Any] | None, audio: str | None, request: gr.Request
@@ -176,7 +175,7 @@ class Page:
 def build_demo(client: BackendClient, settings: Settings, voice: VoiceInput) -> gr.Blocks:
     page = Page(client, settings.primary_model_name, voice)
     with gr.Blocks(title="AutoGLM-Phone-9B demo") as demo:
-        turns = gr.State([])
+        turns = gr.State([], delete_callback=forget_session)
         catalogue = gr.State(Catalogue())
         gr.Markdown("# " + label("title"), elem_id="title")
         gr.Markdown(label("subtitle"))
