@@ -158,11 +158,30 @@ def test_stop_sequence_cuts_the_answer(sdk: openai.OpenAI) -> None:
             400,
             "at most 2",
         ),
+        (
+            chat(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}]}]),
+            400,
+            "data: URIs",
+        ),
+        (
+            chat(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGk="}}]}]),
+            400,
+            "expected data:image/",
+        ),
+        (
+            chat(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png," + "x" * 10}}]}]),
+            400,
+            "expected data:image/",
+        ),
+        (chat(messages=[{"role": "user", "content": "word " * 3000}]), 400, "context"),
+        (chat(stop=5), 400, "stop"),
+        (chat(seed="abc"), 400, "seed"),
     ],
     ids=[
         "unknown-model", "no-messages", "empty-message", "no-role", "tool-role", "temperature",
         "top-p", "max-tokens-zero", "n", "max-tokens-over-context", "unknown-part", "bad-base64",
-        "pdf-as-image", "remote-url", "too-many-images",
+        "pdf-as-image", "remote-url", "too-many-images", "file-url", "wrong-mime",
+        "not-base64-uri", "prompt-over-context", "stop-not-text", "seed-not-int",
     ],
 )
 def test_bad_requests_get_openai_errors(
