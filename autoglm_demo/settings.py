@@ -64,6 +64,11 @@ class Settings:
     max_image_side: int = _option(
         4096, "Longer images are scaled down to this many pixels on their longer side."
     )
+    image_url_hosts: tuple[str, ...] = _option(
+        (),
+        "Hosts whose http(s) image URLs the server may fetch; none by default (data: URIs only).",
+        nargs="*",
+    )
     max_request_mb: int = _option(64, "Largest request body accepted under /v1, in MiB.")
     max_upload_mb: int = _option(20, "Page only: largest file a person may upload, in MB.")
     cors_origins: tuple[str, ...] = _option(

@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from autoglm_demo.engine.types import ChatMessage, Role
 from autoglm_demo.server.errors import APIError
+from autoglm_demo.server.fetch import fetch_image
 from autoglm_demo.server.protocol import AudioPart, ImagePart, RequestMessage, TextPart
 
 _ROLES: dict[str, Role] = {
@@ -43,6 +44,8 @@ class ImageLimits:
     max_images: int = 10
     max_pixels: int = 120_000_000
     max_side: int = 4096
+    url_hosts: tuple[str, ...] = ()  # hosts image URLs may be fetched from; none by default
+    max_url_bytes: int = 64 * 2**20
 
 
 def to_chat_messages(
@@ -105,24 +108,12 @@ def _parts(
 
 
 def decode_image_url(url: str, param: str, limits: ImageLimits) -> Image.Image:
-    if not url.startswith("data:"):
-        raise APIError(
-            400,
-            f"{param}: only data: URIs are accepted for images "
-            "(data:image/png;base64,…); the server does not fetch URLs.",
-            param=param,
+    if url.startswith(("http://", "https://")) and limits.url_hosts:
+        raw = fetch_image(
+            url, param, allowed_hosts=limits.url_hosts, max_bytes=limits.max_url_bytes
         )
-    header, _, payload = url[5:].partition(",")
-    if not header.endswith(";base64") or not header.startswith("image/"):
-        raise APIError(
-            400,
-            f"{param}: expected data:image/<type>;base64,<data>, got data:{header[:40]}.",
-            param=param,
-        )
-    try:
-        raw = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise APIError(400, f"{param}: the image data is not valid base64.", param=param) from None
+    else:
+        raw = _data_uri_bytes(url, param)
     try:
         with Image.open(io.BytesIO(raw)) as image:  # reads the header only
             _check_pixels(image.size, limits.max_pixels, param)
@@ -139,6 +130,27 @@ def decode_image_url(url: str, param: str, limits: ImageLimits) -> Image.Image:
         ) from None
     picture.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS)
     return picture
+
+
+def _data_uri_bytes(url: str, param: str) -> bytes:
+    if not url.startswith("data:"):
+        raise APIError(
+            400,
+            f"{param}: only data: URIs are accepted for images "
+            "(data:image/png;base64,…); the server does not fetch URLs.",
+            param=param,
+        )
+    header, _, payload = url[5:].partition(",")
+    if not header.endswith(";base64") or not header.startswith("image/"):
+        raise APIError(
+            400,
+            f"{param}: expected data:image/<type>;base64,<data>, got data:{header[:40]}.",
+            param=param,
+        )
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise APIError(400, f"{param}: the image data is not valid base64.", param=param) from None
 
 
 def _check_pixels(size: tuple[int, int], max_pixels: int, param: str) -> None:

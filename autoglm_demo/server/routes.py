@@ -46,7 +46,13 @@ def _engine(request: Request) -> Engine:
 
 
 def _image_limits(settings: Settings) -> ImageLimits:
-    return ImageLimits(settings.max_images, settings.max_image_pixels, settings.max_image_side)
+    return ImageLimits(
+        settings.max_images,
+        settings.max_image_pixels,
+        settings.max_image_side,
+        url_hosts=settings.image_url_hosts,
+        max_url_bytes=settings.max_request_mb * 2**20,  # a fetched image is capped like a body
+    )
 
 
 def _speech(request: Request) -> Speech:
