@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 
 class _Lenient(BaseModel):
@@ -53,25 +53,29 @@ class RequestMessage(_Lenient):
     content: str | list[ContentPart] | None = None
 
 
+# Fields we act on take only their JSON type: pydantic's lax mode would read `true` as a
+# temperature of 1.0, `1` or "yes" as stream=true, "8" or 8.0 as max_tokens, against the schema.
+
+
 class StreamOptions(_Lenient):
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ChatCompletionRequest(_Lenient):
     model: str
     messages: list[RequestMessage] = Field(min_length=1)
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: StrictFloat | None = Field(None, ge=0, le=2)
+    top_p: StrictFloat | None = Field(None, gt=0, le=1)
+    max_tokens: StrictInt | None = Field(None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(None, ge=1)
     stop: str | list[str] | None = None
-    seed: int | None = None
-    n: int = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
-    enable_thinking: bool | None = None
-    return_reasoning: bool | None = None
-    separate_reasoning: bool = True
+    seed: StrictInt | None = None
+    n: StrictInt = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
+    enable_thinking: StrictBool | None = None
+    return_reasoning: StrictBool | None = None
+    separate_reasoning: StrictBool = True
     chat_template_kwargs: dict[str, Any] | None = None
 
     @property
