@@ -15,6 +15,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from playwright.sync_api import Browser, Playwright, sync_playwright
+
+from autoglm_demo.settings import Settings
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.tiny_models import build_tiny_glm4v, build_tiny_llama, train_tiny_tagged_model
 
 TAGGED_REPLY = (
@@ -94,16 +98,12 @@ def tagged_model_dir(models_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def offline_cache_dir() -> Path:
     """The real cache folder, so the offline default's one-time conversion is shared."""
-    from autoglm_demo.settings import Settings
-
     configured = os.environ.get("AUTOGLM_CACHE_DIR")
     return Path(configured) if configured else Settings().cache_dir
 
 
-def page_settings(model: Path, port: int, **overrides: object) -> "Settings":
+def page_settings(model: Path, port: int, **overrides: object) -> Settings:
     """Settings for the page process serving `model` on `port` (it calls its own /v1)."""
-    from autoglm_demo.settings import Settings
-
     return Settings(model=str(model), port=port, device="cpu", log_level="warning", **overrides)  # type: ignore[arg-type]
 
 
@@ -111,7 +111,20 @@ def app_for(model: Path | None, **settings_fields: object) -> FastAPI:
     """The real server app for a model folder (None: the offline default)."""
     from autoglm_demo.cli import build_engine
     from autoglm_demo.server.app import create_app
-    from autoglm_demo.settings import Settings
-
     settings = Settings(model=str(model) if model else None, **settings_fields)  # type: ignore[arg-type]
     return create_app(settings, build_engine(settings))
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with sync_playwright() as playwright:  # one per thread: the sync API allows no second
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()

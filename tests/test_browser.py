@@ -15,39 +15,17 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Playwright, expect
 
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech import audio
 from autoglm_demo.ui import build_page_app
 from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, open_page, send
 from tests.conftest import app_for, free_port, page_settings, serve_app
 from tests.speech_audio import RATE, speak, write_wav
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    with sync_playwright() as playwright:  # one per thread: the sync API allows no second
-        yield playwright
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-
 
 @pytest.fixture(scope="module")
 def embedded_page(tagged_model_dir: Path, offline_cache_dir: Path) -> Iterator[str]:
@@ -64,22 +42,6 @@ def remote_page(tiny_llama_dir: Path) -> Iterator[tuple[str, str]]:
         settings = Settings(backend_url=backend + "/v1", port=port, log_level="warning")
         with serve_app(build_page_app(settings), port=port, ready_path=None) as page:
             yield page, backend
-
-
-def open_page(browser: Browser, url: str, locale: str = "en-US") -> Page:
-    page = browser.new_page(locale=locale, viewport={"width": 1400, "height": 1000})
-    page.goto(url)
-    # The model list arrives with the page's load event; the precision radio shows it.
-    expect(page.locator("#precision")).to_contain_text("autoglm-phone-9b", timeout=30_000)
-    return page
-
-
-def send(page: Page, text: str, images: list[Path] = ()) -> None:
-    if images:
-        page.set_input_files("#message input[type=file]", [str(p) for p in images])
-        expect(page.locator("#message img")).to_have_count(len(images), timeout=10_000)
-    page.locator("#message textarea").fill(text)
-    page.locator("#message textarea").press("Enter")
 
 
 def test_question_with_screenshot_streams_reasoning_answer_and_overlay(browser: Browser, embedded_page: str) -> None:

@@ -38,7 +38,7 @@ from autoglm_demo.settings import Settings
 from autoglm_demo.ui import build_page_app
 from tests.conftest import free_port, serve_app
 # The page is driven like test_browser.py drives it, with its fixtures (browser, playwright).
-from tests.test_browser import browser, open_page, playwright, send  # noqa: F401
+from tests.browser import open_page, send
 
 MODEL = "autoglm-phone-9b"
 REASONING = "The user wants to search. The search box is at the top of the screen."
@@ -196,7 +196,7 @@ def test_every_engine_error_mid_stream_reads_the_same(engines: dict[str, str], e
 
 @pytest.mark.slow
 def test_page_renders_reasoning_and_answer_from_tags_in_content(
-    browser: Browser, engines: dict[str, str]  # noqa: F811 (the imported fixture)
+    browser: Browser, engines: dict[str, str]
 ) -> None:
     port = free_port()
     backend = engines["vllm-no-reasoning-parser"]

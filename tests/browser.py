@@ -1,0 +1,34 @@
+"""Driving the page in Debian's Chromium through Playwright: launch flags and page steps.
+
+The `playwright` and `browser` fixtures live in conftest.py; this module holds what the
+browser tests share besides them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, expect
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def open_page(browser: Browser, url: str, locale: str = "en-US") -> Page:
+    page = browser.new_page(locale=locale, viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    # The model list arrives with the page's load event; the precision radio shows it.
+    expect(page.locator("#precision")).to_contain_text("autoglm-phone-9b", timeout=30_000)
+    return page
+
+
+def send(page: Page, text: str, images: list[Path] = ()) -> None:
+    if images:
+        page.set_input_files("#message input[type=file]", [str(p) for p in images])
+        expect(page.locator("#message img")).to_have_count(len(images), timeout=10_000)
+    page.locator("#message textarea").fill(text)
+    page.locator("#message textarea").press("Enter")
