@@ -125,3 +125,29 @@ def _post_until_refused(base: str, body: dict[str, object]) -> httpx.Response:
             return response
         threading.Event().wait(0.1)
     return response
+
+
+def test_a_generation_that_fails_midway_ends_its_stream_with_an_error(
+    tiny_llama_dir: Path,
+) -> None:
+    app = app_for(tiny_llama_dir)
+    with serve_app(app) as base:
+        runtime = app.state.engine.runtime
+        working = runtime.generate
+
+        def breaks_after_two_events(prompt, params, cancel):  # type: ignore[no-untyped-def]
+            for number, event in enumerate(working(prompt, params, cancel)):
+                if number == 2:
+                    raise RuntimeError("device lost")
+                yield event
+
+        runtime.generate = breaks_after_two_events
+        body = {**CHAT, "max_tokens": 20, "stream": True}
+        with httpx.stream("POST", f"{base}/v1/chat/completions", json=body, timeout=10) as stream:
+            events = [line[6:] for line in stream.iter_lines() if line.startswith("data: ")]
+        assert events[-1] == "[DONE]"
+        assert json.loads(events[-2])["error"]["message"].startswith("Generation failed")
+        whole = httpx.post(f"{base}/v1/chat/completions", json={**CHAT, "max_tokens": 20}, timeout=10)
+        assert whole.status_code == 500 and "Traceback" not in whole.text
+        runtime.generate = working
+        assert httpx.post(f"{base}/v1/chat/completions", json=CHAT, timeout=10).status_code == 200

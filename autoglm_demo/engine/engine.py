@@ -24,7 +24,6 @@ from autoglm_demo.engine.stops import StopMatcher
 from autoglm_demo.engine.types import (
     ChatMessage,
     ContextLengthExceeded,
-    Finished,
     GenerationEvent,
     PreparedPrompt,
     Runtime,
@@ -184,7 +183,8 @@ class Engine:
                 for event in runtime.generate(prompt, params, cancel):
                     deliver(lambda e=event: events.put_nowait(e))
             except BaseException as error:  # handed to the consumer, which reports it
-                deliver(lambda: events.put_nowait(error))
+                # Bound now: Python unbinds `error` when this block ends, before the call runs.
+                deliver(lambda failure=error: events.put_nowait(failure))
             finally:
                 # The slot frees only when compute has really stopped.
                 deliver(lambda: self._release(started))
