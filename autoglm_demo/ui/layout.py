@@ -179,50 +179,52 @@ def build_demo(client: BackendClient, settings: Settings, voice: VoiceInput) -> 
         catalogue = gr.State(Catalogue())
         gr.Markdown("# " + label("title"), elem_id="title")
         gr.Markdown(label("subtitle"))
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(
-                    label=label("chat"),
-                    elem_id="chatbot",
-                    height=640,
-                    buttons=["copy", "copy_all"],
-                    feedback_options=None,
-                )
-                message = gr.MultimodalTextbox(
-                    elem_id="message",
-                    show_label=False,
-                    placeholder=label("input_placeholder"),
-                    file_types=["image"],
-                    file_count="multiple",
-                    sources=["upload"],
-                )
-                with gr.Row(elem_id="answer-controls"):
-                    stop = gr.Button(label("stop"), variant="stop", elem_id="stop")
-                    regenerate = gr.Button(label("regenerate"), elem_id="regenerate")
-                    undo = gr.Button(label("undo"), elem_id="undo")
-                    clear = gr.Button(label("clear"), elem_id="clear")
-                gr.Examples(EXAMPLES, inputs=[message], label=label("examples"))
-            with gr.Column(scale=2):
-                audio = gr.Audio(
-                    sources=["microphone", "upload"],
-                    type="filepath",
-                    label=label("microphone"),
-                    elem_id="voice",
-                )
-                review = gr.Checkbox(
-                    label=label("voice_review"), value=settings.voice_review, elem_id="voice-review"
-                )
-                with gr.Accordion(label("settings"), open=True):
-                    with gr.Row():
-                        family = gr.Dropdown(label=label("model"), choices=[], scale=4)
-                        refresh = gr.Button(label("refresh_models"), scale=1, size="sm")
-                    precision = gr.Radio(label=label("precision"), choices=[], elem_id="precision")
-                    thinking = gr.Checkbox(label=label("thinking"), value=True)
-                    temperature = gr.Slider(0, 2, value=0.7, step=0.05, label=label("temperature"))
-                    top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label=label("top_p"))
-                    max_tokens = gr.Slider(16, 8192, value=1024, step=16, label=label("max_tokens"), elem_id="max-tokens")
-                    system_prompt = gr.Textbox(label=label("system_prompt"), lines=3)
-                backend = gr.Markdown(elem_classes=["backend-status"], elem_id="backend-status")
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab(label("tab_chat"), id="chat"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        chatbot = gr.Chatbot(
+                            label=label("chat"),
+                            elem_id="chatbot",
+                            height=640,
+                            buttons=["copy", "copy_all"],
+                            feedback_options=None,
+                        )
+                        message = gr.MultimodalTextbox(
+                            elem_id="message",
+                            show_label=False,
+                            placeholder=label("input_placeholder"),
+                            file_types=["image"],
+                            file_count="multiple",
+                            sources=["upload"],
+                        )
+                        with gr.Row(elem_id="answer-controls"):
+                            stop = gr.Button(label("stop"), variant="stop", elem_id="stop")
+                            regenerate = gr.Button(label("regenerate"), elem_id="regenerate")
+                            undo = gr.Button(label("undo"), elem_id="undo")
+                            clear = gr.Button(label("clear"), elem_id="clear")
+                        gr.Examples(EXAMPLES, inputs=[message], label=label("examples"))
+                    with gr.Column(scale=2):
+                        audio = gr.Audio(
+                            sources=["microphone", "upload"],
+                            type="filepath",
+                            label=label("microphone"),
+                            elem_id="voice",
+                        )
+                        review = gr.Checkbox(
+                            label=label("voice_review"), value=settings.voice_review, elem_id="voice-review"
+                        )
+                        with gr.Accordion(label("settings"), open=True):
+                            with gr.Row():
+                                family = gr.Dropdown(label=label("model"), choices=[], scale=4)
+                                refresh = gr.Button(label("refresh_models"), scale=1, size="sm")
+                            precision = gr.Radio(label=label("precision"), choices=[], elem_id="precision")
+                            thinking = gr.Checkbox(label=label("thinking"), value=True)
+                            temperature = gr.Slider(0, 2, value=0.7, step=0.05, label=label("temperature"))
+                            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label=label("top_p"))
+                            max_tokens = gr.Slider(16, 8192, value=1024, step=16, label=label("max_tokens"), elem_id="max-tokens")
+                            system_prompt = gr.Textbox(label=label("system_prompt"), lines=3)
+                        backend = gr.Markdown(elem_classes=["backend-status"], elem_id="backend-status")
 
         model_outputs = [catalogue, family, precision, backend]
         demo.load(page.refresh_models, [precision], model_outputs)
