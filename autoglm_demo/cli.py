@@ -9,8 +9,10 @@ from collections.abc import Sequence
 import uvicorn
 
 from autoglm_demo import settings as settings_module
-from autoglm_demo.engine.catalogue import load_runtime
+from autoglm_demo.engine.admission import Admission
+from autoglm_demo.engine.catalogue import VariantSpec, default_precision, variant_specs
 from autoglm_demo.engine.engine import Engine
+from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.server.app import create_app
 from autoglm_demo.settings import Settings
 
@@ -21,18 +23,37 @@ def configure_logging(level: str) -> None:
     )
 
 
-def build_engine(settings: Settings) -> Engine:
-    return Engine(
-        lambda on_phase: load_runtime(settings, on_phase),
-        default_max_tokens=settings.default_max_tokens,
-        max_concurrent=settings.max_concurrent,
-        max_queue=settings.max_queue,
+def served_names(names: tuple[str, ...], precision: str) -> tuple[str, ...]:
+    """Full precision answers to the names as given; others add their precision to them."""
+    return names if precision == "full" else tuple(f"{name}-{precision}" for name in names)
+
+
+def build_pool(settings: Settings) -> VariantPool:
+    specs = variant_specs(settings)
+    admission = Admission(settings.max_concurrent, settings.max_queue)
+    variants = [
+        Variant(served_names(settings.served_model_name, spec.precision), spec) for spec in specs
+    ]
+    first = default_precision(settings, specs)
+
+    def make_engine(spec: VariantSpec) -> Engine:
+        return Engine(
+            spec.load, admission=admission, default_max_tokens=settings.default_max_tokens
+        )
+
+    return VariantPool(
+        variants,
+        next(variant for variant in variants if variant.spec.precision == first),
+        make_engine,
+        admission=admission,
+        max_loaded=settings.max_loaded_variants,
+        max_bytes=settings.max_variant_memory_mb * 2**20,
     )
 
 
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
-    app = create_app(settings, build_engine(settings))
+    app = create_app(settings, build_pool(settings))
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 

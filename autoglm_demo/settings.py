@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "AUTOGLM_"
+PRECISIONS = ("full", "int8", "int4")
 
 
 def _option(default: Any, help: str, **kwargs: Any) -> Any:
@@ -51,6 +52,28 @@ class Settings:
         choices=("auto", "float32", "bfloat16", "float16"),
     )
     trust_remote_code: bool = _option(False, "Allow model repositories to run their own code.")
+    precisions: tuple[str, ...] = _option(
+        (),
+        "Precision variants to serve, e.g. full,int8,int4; each is its own model name "
+        "(autoglm-phone-9b, autoglm-phone-9b-int8, …). Empty: every one available here.",
+        nargs="+",
+        item_choices=PRECISIONS,
+    )
+    default_precision: str | None = _option(
+        None,
+        "The variant loaded at start and picked by the page. Empty: int8 where llama.cpp "
+        "runs it (the fast one on a CPU), else full.",
+        choices=PRECISIONS,
+    )
+    max_loaded_variants: int = _option(
+        2,
+        "Most precision variants kept loaded; loading another unloads the least recently "
+        "used (0: no limit).",
+    )
+    max_variant_memory_mb: int = _option(
+        0, "Memory budget for the loaded variants' weights, in MiB (0: no limit)."
+    )
+    llama_threads: int = _option(0, "CPU threads for llama.cpp (0: every core this process may use).")
     cache_dir: Path = _option(
         _default_cache_dir(), "Where converted weights and other derived files are kept."
     )
@@ -138,10 +161,15 @@ def _parse_bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r}")
 
 
+def _split_list(parts: Sequence[str]) -> tuple[str, ...]:
+    """List options take spaces or commas: `--precisions full int8` or `full,int8`."""
+    return tuple(item for part in parts for item in part.replace(",", " ").split())
+
+
 def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
     """Turn one environment string into the field's type."""
     if f.metadata.get("nargs"):
-        return tuple(part for part in raw.replace(",", " ").split() if part)
+        return _split_list([raw])
     kind = type(f.default) if f.default is not None else str
     if kind is bool:
         return _parse_bool(raw)
@@ -202,8 +230,21 @@ def from_namespace(
     names = {f.name for f in dataclasses.fields(Settings)}
     for name, value in vars(namespace).items():
         if name in names:
-            values[name] = tuple(value) if isinstance(value, list) else value
+            values[name] = _split_list(value) if isinstance(value, list) else value
+    _check_list_choices(values)
     return Settings(**values)
+
+
+def _check_list_choices(values: Mapping[str, Any]) -> None:
+    for f in dataclasses.fields(Settings):
+        allowed = f.metadata.get("item_choices")
+        if not allowed:
+            continue
+        unknown = [item for item in values.get(f.name, ()) if item not in allowed]
+        if unknown:
+            raise SystemExit(
+                f"{_flag(f.name)}: unknown {', '.join(unknown)}; choose from {', '.join(allowed)}"
+            )
 
 
 def parse_settings(

@@ -31,7 +31,7 @@ import httpx
 import numpy as np
 import torch
 
-from autoglm_demo.cli import build_engine
+from autoglm_demo.cli import build_pool
 from autoglm_demo.engine.engine import Engine, LoadState
 from autoglm_demo.engine.offline_default import exported_model_dir
 from autoglm_demo.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
@@ -96,10 +96,11 @@ def _median_seconds(work: Callable[[], object], repeats: int) -> float:
 
 def load_engine(cache_dir: Path) -> Engine:
     """Our engine, built exactly as `serve` builds it, loaded in this process."""
-    engine = build_engine(
-        Settings(cache_dir=cache_dir, device="cpu", dtype="float32", log_level="warning")
+    pool = build_pool(
+        Settings(cache_dir=cache_dir, device="cpu", dtype="float32", precisions=("full",))
     )
-    engine.load()
+    engine = pool.start()
+    engine.start_loading().join()
     if engine.status.state is not LoadState.READY:
         raise RuntimeError(engine.status.detail)
     return engine

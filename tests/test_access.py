@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from autoglm_demo.cli import build_engine
+from autoglm_demo.cli import build_pool
 from autoglm_demo.client import BackendClient
 from autoglm_demo.server.app import create_app
 from autoglm_demo.settings import Settings
@@ -24,7 +24,7 @@ KEY = "demo-key-7f3a"
 
 def api(settings: Settings) -> TestClient:
     """The server app without its lifespan, so no model starts loading."""
-    return TestClient(create_app(settings, build_engine(settings)))
+    return TestClient(create_app(settings, build_pool(settings)))
 
 
 @pytest.mark.parametrize(

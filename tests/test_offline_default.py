@@ -16,7 +16,7 @@ import pytest
 from langchain_openai import ChatOpenAI
 from PIL import Image, ImageDraw, ImageFont
 
-from autoglm_demo.engine.catalogue import load_runtime
+from autoglm_demo.engine.catalogue import variant_specs
 from autoglm_demo.engine.engine import Engine
 from autoglm_demo.engine.types import ChatMessage
 from autoglm_demo.settings import Settings
@@ -83,14 +83,16 @@ def test_openai_sdk_streams_deltas(base_url: str) -> None:
 
 
 def test_models_report_that_images_are_read_with_ocr(base_url: str) -> None:
-    card = httpx.get(f"{base_url}/v1/models").json()["data"][0]
+    cards = httpx.get(f"{base_url}/v1/models").json()["data"]
+    card = next(card for card in cards if card["default"])
+    assert card["status"] == "ready"
     assert card["capabilities"]["image_input"] == "ocr"
     assert "SmolLM2" in card["root"]
 
 
 def test_screenshot_text_reaches_the_prompt_labelled_as_ocr(offline_cache_dir: Path) -> None:
-    settings = Settings(cache_dir=offline_cache_dir)
-    engine = Engine(lambda phase: load_runtime(settings, phase))
+    (full,) = variant_specs(Settings(cache_dir=offline_cache_dir, precisions=("full",)))
+    engine = Engine(full.load)
     engine.load()
     screenshot = Image.new("RGB", (360, 640), "white")
     draw = ImageDraw.Draw(screenshot)

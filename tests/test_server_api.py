@@ -62,9 +62,13 @@ def sse_events(response: httpx.Response) -> list[str]:
 def test_health_and_models_describe_the_served_names(api: httpx.Client) -> None:
     assert api.get("/health").json()["status"] == "ready"
     cards = api.get("/v1/models").json()["data"]
-    assert [card["id"] for card in cards] == [MODEL, "alias"]
+    assert [card["id"] for card in cards] == [
+        MODEL, "alias", f"{MODEL}-int8", "alias-int8", f"{MODEL}-int4", "alias-int4"
+    ]
     assert cards[0]["capabilities"] == {"vision": False, "image_input": "ocr", "reasoning": False}
-    assert cards[0]["precision"] == "float32" and cards[0]["weight_bytes"] > 0
+    assert cards[0]["precision"] == "full" and cards[0]["dtype"] == "float32"
+    assert cards[0]["status"] == "ready" and cards[0]["weight_bytes"] > 0
+    assert cards[2]["status"] == "unloaded" and cards[2]["capabilities"] is None
 
 
 def test_whole_response_has_usage_and_length_finish(sdk: openai.OpenAI) -> None:
@@ -248,7 +252,7 @@ def test_concurrent_streams_all_complete_correctly(base_url: str, sdk: openai.Op
 
 
 def test_client_disconnect_cancels_generation(app: FastAPI, api: httpx.Client) -> None:
-    spy = _GenerationSpy(app.state.engine.runtime)
+    spy = _GenerationSpy(app.state.pool.default.engine.runtime)
     with api.stream(
         "POST", "/v1/chat/completions", json=chat(max_tokens=2000, temperature=0, stream=True)
     ) as response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from autoglm_demo.engine.admission import Admission
+from autoglm_demo.engine.catalogue import VariantSpec
 from autoglm_demo.engine.engine import Engine
+from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.engine.transformers_runtime import TransformersRuntime
 from autoglm_demo.engine.types import Runtime
 from autoglm_demo.server.app import create_app
@@ -21,19 +25,46 @@ from tests.conftest import app_for, serve_app
 CHAT = {"model": "autoglm-phone-9b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
 
 
-def app_with_loader(loader: Callable[[Callable[[str], None]], Runtime]) -> FastAPI:
-    return create_app(Settings(), Engine(loader))
+def app_with_loader(
+    loader: Callable[[Callable[[str], None]], Runtime], load_wait_s: float = 120
+) -> FastAPI:
+    """The server with one full-precision variant that `loader` loads."""
+    spec = VariantSpec("test model", "full", "test loader", "transformers", lambda: [], loader)
+    variant = Variant(("autoglm-phone-9b",), spec)
+    pool = VariantPool(
+        [variant],
+        variant,
+        lambda spec: Engine(spec.load),
+        admission=Admission(),
+        load_wait_s=load_wait_s,
+    )
+    return create_app(Settings(), pool)
+
+
+def _held_loader(model_dir: Path, release: threading.Event) -> Callable[..., Runtime]:
+    def slow_loader(on_phase: Callable[[str], None]) -> Runtime:
+        on_phase("loading weights (test)")
+        assert release.wait(timeout=60)
+        return TransformersRuntime.load(str(model_dir), on_phase=on_phase)
+
+    return slow_loader
+
+
+def test_a_request_during_loading_waits_for_the_model(tiny_llama_dir: Path) -> None:
+    release = threading.Event()
+    with serve_app(app_with_loader(_held_loader(tiny_llama_dir, release)), ready_path=None) as base:
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(httpx.post, f"{base}/v1/chat/completions", json=CHAT, timeout=60)
+            threading.Event().wait(0.5)
+            assert not waiting.done(), "the request should wait while the model loads"
+            release.set()
+            assert waiting.result().status_code == 200
 
 
 def test_health_reports_loading_phase_then_ready(tiny_llama_dir: Path) -> None:
     release = threading.Event()
-
-    def slow_loader(on_phase: Callable[[str], None]) -> Runtime:
-        on_phase("loading weights (test)")
-        assert release.wait(timeout=60)
-        return TransformersRuntime.load(str(tiny_llama_dir), on_phase=on_phase)
-
-    with serve_app(app_with_loader(slow_loader), ready_path=None) as base:
+    app = app_with_loader(_held_loader(tiny_llama_dir, release), load_wait_s=0.2)
+    with serve_app(app, ready_path=None) as base:
         loading = httpx.get(f"{base}/health")
         assert loading.status_code == 503
         assert loading.json() == {
@@ -44,6 +75,7 @@ def test_health_reports_loading_phase_then_ready(tiny_llama_dir: Path) -> None:
         refused = httpx.post(f"{base}/v1/chat/completions", json=CHAT)
         assert refused.status_code == 503
         assert "not ready" in refused.json()["error"]["message"]
+        assert refused.headers["Retry-After"] == "5"
         release.set()
         for _ in range(300):
             if httpx.get(f"{base}/health").status_code == 200:
@@ -132,7 +164,7 @@ def test_a_generation_that_fails_midway_ends_its_stream_with_an_error(
 ) -> None:
     app = app_for(tiny_llama_dir)
     with serve_app(app) as base:
-        runtime = app.state.engine.runtime
+        runtime = app.state.pool.default.engine.runtime
         working = runtime.generate
 
         def breaks_after_two_events(prompt, params, cancel):  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from tests.conftest import free_port, page_settings, serve_app
 
-from autoglm_demo.cli import build_engine
+from autoglm_demo.cli import build_pool
 from autoglm_demo.client import (
     AnswerDelta,
     BackendClient,
@@ -203,11 +203,17 @@ def test_remote_backend_down_then_back(tagged_model_dir: Path, tmp_path: Path) -
         client = BackendClient(f"http://127.0.0.1:{port}/v1")
         down = (await collect(client, turns, tmp_path))[-1]
         assert "not reachable" in down[-1]["content"] and turns[0].status is Status.FAILED
-        with serve_app(create_app(settings, build_engine(settings)), port=port):
+        with serve_app(create_app(settings, build_pool(settings)), port=port):
             catalogue, problem = await handlers.fetch_catalogue(client)
             assert problem is None
-            [(variant_label, model_id)] = catalogue.variants(catalogue.families()[0])
-            assert model_id == "autoglm-phone-9b" and "float32" in variant_label
+            family = catalogue.families()[0]
+            variants = catalogue.variants(family)
+            assert [model for _, model in variants] == [
+                "autoglm-phone-9b", "autoglm-phone-9b-int8", "autoglm-phone-9b-int4"
+            ]
+            model_id = catalogue.default_variant(family)
+            assert model_id == "autoglm-phone-9b"  # no llama.cpp here, so full is the default
+            assert variants[0][0].startswith("full · transformers · ")
             turns.append(Turn("hello again"))
             options = ChatOptions(max_tokens=200, temperature=0)
             request = handlers.Request(model_id, catalogue.precision(model_id), "", options)
@@ -228,7 +234,7 @@ def test_remote_backend_down_then_back(tagged_model_dir: Path, tmp_path: Path) -
     assert turns[1].answer == 'do(action="Tap", element=[500,100])'
     metrics = turns[1].metrics
     assert metrics and metrics.completion_tokens and metrics.ttft_s is not None
-    assert metrics.precision == "float32"
+    assert metrics.precision == "full"
     assert [t.status for t in turns] == [Status.FAILED, Status.DONE, Status.FAILED]  # history kept
 
 

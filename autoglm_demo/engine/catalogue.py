@@ -1,15 +1,50 @@
-"""Which model to serve, and how to load it, from the settings."""
+"""Which model to serve, at which precisions, and how to load each one, from the settings.
+
+A precision variant is the same model with its weights stored another way. Each method is
+the one that is fast on the device it runs on:
+
+| precision | offline default (CPU)              | --model, GPU          | --model, CPU          |
+| --------- | ---------------------------------- | --------------------- | --------------------- |
+| full      | transformers, float32              | transformers, bf16    | transformers, float32 |
+| int8      | llama.cpp Q8_0 (requantized)       | bitsandbytes LLM.int8 | torch dynamic int8    |
+| int4      | llama.cpp Q4_1 (the shipped file)  | bitsandbytes NF4      | bitsandbytes NF4      |
+
+Nothing is loaded here: a `VariantSpec` says how to load, and the variant pool decides when.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from autoglm_demo.engine import offline_default
-from autoglm_demo.engine.transformers_runtime import TransformersRuntime
+from autoglm_demo.engine.llama_cpp_runtime import LlamaCppRuntime
+from autoglm_demo.engine.transformers_runtime import (
+    Quantization,
+    TransformersRuntime,
+    resolve_device,
+    resolve_dtype,
+)
 from autoglm_demo.engine.types import Runtime
 from autoglm_demo.settings import Settings
 
 PhaseCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    source: str
+    """What is really served, for people: a hub id, a folder, or the shipped file."""
+    precision: str
+    """full, int8 or int4."""
+    method: str
+    """How the weights are stored and run, in words a person can check."""
+    runtime: str
+    files: Callable[[], list[Path]]
+    """The weight files, where they already exist; their size is the weight bytes that
+    /v1/models reports before the variant is loaded."""
+    load: Callable[[PhaseCallback], Runtime]
 
 
 def model_source(settings: Settings) -> str:
@@ -17,18 +52,136 @@ def model_source(settings: Settings) -> str:
     return settings.model or offline_default.DISPLAY_NAME
 
 
-def load_runtime(settings: Settings, on_phase: PhaseCallback) -> Runtime:
-    """Load the configured model; blocking, so callers run it on a thread."""
-    if settings.model:
-        path = settings.model
-    else:
+def variant_specs(settings: Settings) -> list[VariantSpec]:
+    """The variants to serve, in the order of --precisions (default: every one offered)."""
+    offered = _offline_default(settings) if not settings.model else _transformers(settings)
+    wanted = settings.precisions or tuple(offered)
+    missing = [precision for precision in wanted if precision not in offered]
+    if missing:
+        raise SystemExit(
+            f"--precisions: {', '.join(missing)} is not available for this model here; "
+            f"choose from {', '.join(offered)}"
+        )
+    return [offered[precision] for precision in wanted]
+
+
+def default_precision(settings: Settings, specs: list[VariantSpec]) -> str:
+    """The variant loaded at start and picked by the page: --default-precision if set, else
+    int8 where llama.cpp runs it (on a CPU it decodes several times faster than float32 with
+    next to no loss), else full precision, else the first one served."""
+    served = [spec.precision for spec in specs]
+    if settings.default_precision:
+        if settings.default_precision not in served:
+            raise SystemExit(
+                f"--default-precision {settings.default_precision} is not served "
+                f"(--precisions: {', '.join(served)})"
+            )
+        return settings.default_precision
+    for spec in specs:
+        if spec.precision == "int8" and spec.runtime == "llama.cpp":
+            return "int8"
+    return "full" if "full" in served else served[0]
+
+
+def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
+    source = model_source(settings)
+
+    def exported() -> Path:
+        return offline_default.exported_model_dir(settings.cache_dir)
+
+    def load_full(on_phase: PhaseCallback) -> Runtime:
         on_phase("preparing the offline default (first start converts its GGUF, about 30 s)")
-        path = str(offline_default.exported_model_dir(settings.cache_dir))
+        return _load_transformers(settings, str(exported()), None, on_phase, source)
+
+    def load_gguf(path: Callable[[], Path], label: str) -> Callable[[PhaseCallback], Runtime]:
+        return lambda on_phase: LlamaCppRuntime.load(
+            path(), source=source, dtype=label, threads=settings.llama_threads, on_phase=on_phase
+        )
+
+    def q8_0() -> Path:
+        return offline_default.requantized_gguf(settings.cache_dir, "Q8_0")
+
+    shipped = offline_default.shipped_gguf_path
+    full_dtype = resolve_dtype(settings.dtype, resolve_device(settings.device))
+    return {
+        "full": VariantSpec(
+            source,
+            "full",
+            f"transformers {str(full_dtype).removeprefix('torch.')} "
+            f"(the shipped {offline_default.REQUANTIZED_FROM} weights, dequantized)",
+            "transformers",
+            lambda: sorted(offline_default.export_path(settings.cache_dir).glob("*.safetensors")),
+            load_full,
+        ),
+        "int8": VariantSpec(
+            source,
+            "int8",
+            f"llama.cpp Q8_0, requantized from the shipped {offline_default.REQUANTIZED_FROM}",
+            "llama.cpp",
+            lambda: _existing(offline_default.requantized_path(settings.cache_dir, "Q8_0")),
+            load_gguf(q8_0, "Q8_0"),
+        ),
+        "int4": VariantSpec(
+            source,
+            "int4",
+            f"llama.cpp {offline_default.REQUANTIZED_FROM} (the shipped file)",
+            "llama.cpp",
+            lambda: [shipped()],
+            load_gguf(shipped, offline_default.REQUANTIZED_FROM),
+        ),
+    }
+
+
+def _transformers(settings: Settings) -> dict[str, VariantSpec]:
+    assert settings.model
+    path, source = settings.model, model_source(settings)
+    on_gpu = resolve_device(settings.device) == "cuda"
+    full_dtype = str(resolve_dtype(settings.dtype, resolve_device(settings.device)))
+    methods: dict[str, tuple[str, Quantization | None]] = {
+        "full": (f"transformers {full_dtype.removeprefix('torch.')}", None),
+        "int8": (
+            ("bitsandbytes LLM.int8", "bitsandbytes-int8")
+            if on_gpu
+            else ("torch dynamic int8 (Linear layers)", "torch-dynamic-int8")
+        ),
+        "int4": ("bitsandbytes NF4", "bitsandbytes-nf4"),
+    }
+
+    def loader(quantization: Quantization | None) -> Callable[[PhaseCallback], Runtime]:
+        return lambda on_phase: _load_transformers(settings, path, quantization, on_phase, source)
+
+    def files(quantization: Quantization | None) -> Callable[[], list[Path]]:
+        # Only full precision is stored as it runs; quantized sizes are known once loaded.
+        local = Path(path)
+        if quantization or not local.is_dir():
+            return lambda: []
+        return lambda: sorted(local.glob("*.safetensors"))
+
+    return {
+        precision: VariantSpec(
+            source, precision, method, "transformers", files(quantization), loader(quantization)
+        )
+        for precision, (method, quantization) in methods.items()
+    }
+
+
+def _load_transformers(
+    settings: Settings,
+    path: str,
+    quantization: Quantization | None,
+    on_phase: PhaseCallback,
+    source: str,
+) -> Runtime:
     return TransformersRuntime.load(
         path,
         device=settings.device,
         dtype=settings.dtype,
         trust_remote_code=settings.trust_remote_code,
-        source=model_source(settings),
+        quantization=quantization,
+        source=source,
         on_phase=on_phase,
     )
+
+
+def _existing(path: Path) -> list[Path]:
+    return [path] if path.is_file() else []

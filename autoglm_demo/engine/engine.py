@@ -1,9 +1,10 @@
-"""The engine the server talks to: one model, its loading state, and a queue in front of it.
+"""The engine the server talks to for one model variant: its loading state and its streams.
 
 Runtimes are blocking and run one generation at a time. This class owns the bridge to
-asyncio: requests wait their turn in FIFO order, each generation runs on its own thread,
-events are handed to the event loop as they are produced, and a consumer that goes away
-(a client that disconnects) cancels its generation and frees the slot for the next one.
+asyncio: requests wait their turn (`Admission`, shared by all variants), each generation
+runs on its own thread, events are handed to the event loop as they are produced, and a
+consumer that goes away (a client that disconnects) cancels its generation and frees the
+slot for the next one.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from autoglm_demo.engine.admission import Admission
 from autoglm_demo.engine.ocr import ImageReader
 from autoglm_demo.engine.stops import StopMatcher
 from autoglm_demo.engine.types import (
@@ -37,6 +38,7 @@ Loader = Callable[[Callable[[str], None]], Runtime]
 
 
 class LoadState(str, Enum):
+    UNLOADED = "unloaded"  # a variant not loaded yet, or unloaded to make room for another
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"
@@ -44,17 +46,6 @@ class LoadState(str, Enum):
 
 class EngineNotReady(RuntimeError):
     """Raised for requests that arrive while the model is loading or after it failed to."""
-
-
-class QueueFull(RuntimeError):
-    """Every slot is busy and the queue behind them is full; the client should come back."""
-
-    def __init__(self, waiting: int, retry_after_s: int) -> None:
-        super().__init__(
-            f"The server is busy: {waiting} requests are already waiting. "
-            f"Retry in about {retry_after_s} s."
-        )
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -68,23 +59,18 @@ class Engine:
         self,
         loader: Loader,
         *,
+        admission: Admission | None = None,
         default_max_tokens: int = 1024,
-        max_concurrent: int = 1,
-        max_queue: int = 32,
     ) -> None:
         self._loader = loader
+        self._admission = admission or Admission()
         self._default_max_tokens = default_max_tokens
         self._runtime: Runtime | None = None
         self._status = Status(LoadState.LOADING, "waiting to start loading")
         self._reader = ImageReader()
         self._load_thread: threading.Thread | None = None
-        # Admission: `max_concurrent` generations run, up to `max_queue` more wait in FIFO
-        # order (asyncio.Semaphore wakes waiters in the order they arrived).
-        self._slots = asyncio.Semaphore(max_concurrent)
-        self._max_concurrent = max_concurrent
-        self._max_queue = max_queue
-        self._waiting = 0
-        self._typical_generation_s = 5.0
+        self.streams = 0
+        """Generations admitted and not yet finished: idle variants are evicted first."""
 
     # -- loading -----------------------------------------------------------------------
 
@@ -136,13 +122,6 @@ class Engine:
 
         return await asyncio.to_thread(render)
 
-    def check_room(self) -> None:
-        """Refuse a new request now, rather than queue it without bound."""
-        if self._waiting >= self._max_queue:
-            ahead = self._waiting + self._max_concurrent
-            estimate = self._typical_generation_s * ahead / self._max_concurrent
-            raise QueueFull(self._waiting, max(1, math.ceil(estimate)))
-
     def plan(self, prompt: PreparedPrompt, params: SamplingParams) -> SamplingParams:
         """Fix the completion length against the context, or refuse a request that cannot fit."""
         room = self.runtime.info.context_length - prompt.prompt_tokens
@@ -162,11 +141,12 @@ class Engine:
         """Stream one generation; closing the iterator early cancels it."""
         runtime = self.runtime
         params = self.plan(prompt, params)
-        self._waiting += 1
+        self.streams += 1
         try:
-            await self._slots.acquire()
-        finally:
-            self._waiting -= 1
+            await self._admission.acquire()
+        except BaseException:
+            self.streams -= 1
+            raise
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[GenerationEvent | BaseException] = asyncio.Queue()
@@ -210,8 +190,5 @@ class Engine:
             cancel.set()
 
     def _release(self, started: float) -> None:
-        # A moving average of generation time makes Retry-After an estimate, not a guess.
-        elapsed = time.monotonic() - started
-        self._typical_generation_s = 0.8 * self._typical_generation_s + 0.2 * elapsed
-        self._slots.release()
-
+        self.streams -= 1
+        self._admission.release(started)

@@ -1,7 +1,7 @@
 """The FastAPI application: routes, error handlers, and the model loading in the background.
 
-The server starts listening at once and loads the model on a thread, so /health can say
-what is still loading instead of the port being closed for half a minute.
+The server starts listening at once and loads the default variant on a thread, so /health
+can say what is still loading instead of the port being closed for half a minute.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from autoglm_demo.engine.engine import Engine
+from autoglm_demo.engine.pool import VariantPool
 from autoglm_demo.server.errors import install_error_handlers
 from autoglm_demo.server.limits import BodySizeLimit
 from autoglm_demo.server.routes import public_router, router
@@ -20,12 +20,12 @@ from autoglm_demo.settings import Settings
 from autoglm_demo.speech.service import Speech
 
 
-def create_app(settings: Settings, engine: Engine, speech: Speech | None = None) -> FastAPI:
+def create_app(settings: Settings, pool: VariantPool, speech: Speech | None = None) -> FastAPI:
     """`speech` is shared with the page when one process serves both; it loads on first use."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        engine.start_loading()
+        pool.start()
         yield
 
     app = FastAPI(
@@ -35,7 +35,7 @@ def create_app(settings: Settings, engine: Engine, speech: Speech | None = None)
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.engine = engine
+    app.state.pool = pool
     app.state.speech = speech or Speech(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_mb * 2**20)

@@ -213,18 +213,32 @@ class ModelCapabilities(BaseModel):
     reasoning: bool = Field(description="The model can produce a <think> trace.")
 
 
+VariantState = Literal["unloaded", "loading", "ready", "failed"]
+
+
 class ModelCard(BaseModel):
+    """One served name. The precision variants of one model share their `root`."""
+
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "autoglm-demo"
     root: str = Field(description="What is really served under this name.")
-    max_model_len: int
+    precision: Literal["full", "int8", "int4"]
+    method: str = Field(description="How the weights are stored and run.")
     runtime: str
-    precision: str
-    device: str
-    weight_bytes: int
-    capabilities: ModelCapabilities
+    status: VariantState = Field(
+        description="Variants load on first use; a request to an unloaded one loads it."
+    )
+    status_detail: str
+    default: bool = Field(description="The variant the server loads first and pages pick.")
+    weight_bytes: int | None = Field(
+        description="Measured once loaded; before, the size of the weight files, if known."
+    )
+    dtype: str | None = Field(None, description="Weight format; known once loaded.")
+    device: str | None = None
+    max_model_len: int | None = None
+    capabilities: ModelCapabilities | None = None
 
 
 class ModelList(BaseModel):
@@ -233,7 +247,7 @@ class ModelList(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["loading", "ready", "failed"]
+    status: VariantState
     detail: str
     model: str | None = None
 

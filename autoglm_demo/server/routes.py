@@ -10,7 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from autoglm_demo.engine.engine import Engine, EngineNotReady, LoadState, QueueFull
+from autoglm_demo.engine.admission import QueueFull
+from autoglm_demo.engine.engine import Engine, LoadState
+from autoglm_demo.engine.pool import UnknownVariant, Variant, VariantPool
 from autoglm_demo.server import chat, transcription
 from autoglm_demo.server.auth import require_api_key
 from autoglm_demo.server.content import ImageLimits
@@ -41,8 +43,8 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _engine(request: Request) -> Engine:
-    return request.app.state.engine
+def _pool(request: Request) -> VariantPool:
+    return request.app.state.pool
 
 
 def _image_limits(settings: Settings) -> ImageLimits:
@@ -59,64 +61,84 @@ def _speech(request: Request) -> Speech:
     return request.app.state.speech
 
 
-def _ready_engine(request: Request, model: str) -> Engine:
-    settings = _settings(request)
-    if model not in settings.served_model_name:
+def _check_model(request: Request, model: str) -> None:
+    pool = _pool(request)
+    try:
+        pool.get(model)
+    except UnknownVariant:
         raise APIError(
             404,
-            f"The model '{model}' does not exist. Served models: "
-            + ", ".join(settings.served_model_name),
+            f"The model '{model}' does not exist. Served models: " + ", ".join(pool.names),
             param="model",
             code="model_not_found",
+        ) from None
+
+
+async def _ready_engine(request: Request, model: str) -> Engine:
+    """The engine of the variant `model` names, loading that variant if it is not loaded."""
+    engine = await _pool(request).engine_for(model)
+    status = engine.status
+    if status.state is not LoadState.READY:
+        raise APIError(
+            503,
+            f"The model is not ready: {status.detail}",
+            code=status.state.value,
+            headers={"Retry-After": "5"} if status.state is LoadState.LOADING else None,
         )
-    engine = _engine(request)
-    try:
-        engine.runtime
-    except EngineNotReady:
-        status = engine.status
-        raise APIError(503, f"The model is not ready: {status.detail}", code=status.state.value)
     return engine
 
 
 @public_router.get("/health", response_model=Health, responses={503: {"model": Health}})
 def health(request: Request) -> JSONResponse:
-    engine = _engine(request)
-    status = engine.status
-    body = Health(
-        status=status.state.value,
-        detail=status.detail,
-        model=_settings(request).primary_model_name,
-    )
+    """The default variant's state: the one the server loads at start."""
+    default = _pool(request).default
+    status = default.status
+    body = Health(status=status.state.value, detail=status.detail, model=default.names[0])
     code = 200 if status.state is LoadState.READY else 503
     return JSONResponse(body.model_dump(), status_code=code)
 
 
 @router.get("/v1/models", response_model=ModelList)
 def list_models(request: Request) -> ModelList:
-    engine = _engine(request)
-    try:
-        info = engine.runtime.info
-    except EngineNotReady:
-        return ModelList(data=[])
-    capabilities = ModelCapabilities(
-        vision=info.vision, image_input="native" if info.vision else "ocr", reasoning=info.reasoning
-    )
+    pool = _pool(request)
     created = now()
     return ModelList(
         data=[
-            ModelCard(
-                id=name,
-                created=created,
-                root=info.source,
-                max_model_len=info.context_length,
-                runtime=info.runtime,
-                precision=info.dtype,
-                device=info.device,
-                weight_bytes=info.weight_bytes,
-                capabilities=capabilities,
-            )
-            for name in _settings(request).served_model_name
+            _model_card(name, variant, created, default=variant is pool.default)
+            for variant in pool.variants
+            for name in variant.names
         ]
+    )
+
+
+def _model_card(name: str, variant: Variant, created: int, *, default: bool) -> ModelCard:
+    spec, status = variant.spec, variant.status
+    card = ModelCard(
+        id=name,
+        created=created,
+        root=spec.source,
+        precision=spec.precision,
+        method=spec.method,
+        runtime=spec.runtime,
+        status=status.state.value,
+        status_detail=status.detail,
+        default=default,
+        weight_bytes=variant.weight_bytes,
+    )
+    if status.state is not LoadState.READY or variant.engine is None:
+        return card
+    info = variant.engine.runtime.info
+    return card.model_copy(
+        update={
+            "dtype": info.dtype,
+            "device": info.device,
+            "max_model_len": info.context_length,
+            "capabilities": ModelCapabilities(
+                vision=info.vision,
+                image_input="native" if info.vision else "ocr",
+                reasoning=info.reasoning,
+            ),
+        }
     )
 
 
@@ -128,13 +150,14 @@ def list_models(request: Request) -> ModelList:
 async def chat_completions(
     body: ChatCompletionRequest, request: Request
 ) -> ChatCompletion | StreamingResponse:
-    engine = _ready_engine(request, body.model)
+    _check_model(request, body.model)
     try:
-        engine.check_room()
+        _pool(request).admission.check_room()
     except QueueFull as error:
         raise APIError(
             429, str(error), code="queue_full", headers={"Retry-After": str(error.retry_after_s)}
         ) from None
+    engine = await _ready_engine(request, body.model)
     return await chat.create_chat_completion(
         body, engine, _speech(request), image_limits=_image_limits(_settings(request))
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 from fastapi import FastAPI
 
-from autoglm_demo.cli import build_engine
+from autoglm_demo.cli import build_pool
 from autoglm_demo.client import BackendClient
 from autoglm_demo.server.app import create_app
 from autoglm_demo.settings import Settings
@@ -35,7 +35,7 @@ def build_page_app(settings: Settings) -> FastAPI:
         # Remote backend: no engine is created, so no model is loaded here at all.
         app = FastAPI(title="AutoGLM-Phone-9B demo")
     else:
-        app = create_app(settings, build_engine(settings), speech)
+        app = create_app(settings, build_pool(settings), speech)
     # One key setting: the embedded /v1 requires it, and a remote backend gets it.
     client = BackendClient(settings.backend_url or embedded_api_url(settings), settings.api_key)
     private_upload_dir()  # before the page is built: Gradio reads it then

@@ -1,14 +1,16 @@
 """What the backend serves, from /v1/models, shaped for the model and precision controls.
 
-Entries that share a `root` (the same checkpoint) are one model family, and each entry of
-a family is one precision variant: the model dropdown picks a family, the precision radio
-picks the variant. Backends that report no precision (vLLM, SGLang) still work: the entry
-is labelled with its id alone.
+Entries that share a `root` (the same checkpoint) are one model family, and each distinct
+precision of a family is one variant: the model dropdown picks a family, the precision
+radio picks the variant. Aliases (several names for one variant) collapse into its first
+name. Backends that report no precision (vLLM, SGLang) still work: each entry is labelled
+with its id alone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from autoglm_demo.client import BackendModel
 
@@ -21,24 +23,60 @@ class Catalogue:
         return list(dict.fromkeys(_family(model) for model in self.models))
 
     def variants(self, family: str | None) -> list[tuple[str, str]]:
-        """(label, model id) choices for the precision radio."""
-        return [
-            (_variant_label(model), model.id)
-            for model in self.models
-            if _family(model) == family
-        ]
+        """(label, model id) choices for the precision radio, one per variant."""
+        return [(_variant_label(model), model.id) for model in self._distinct(family)]
+
+    def default_variant(self, family: str | None) -> str | None:
+        """The variant the backend marks as its default (the fast one), else the first."""
+        variants = self._distinct(family)
+        marked = [model.id for model in variants if model.details.get("default")]
+        return next(iter(marked or [model.id for model in variants]), None)
 
     def precision(self, model_id: str) -> str | None:
-        for model in self.models:
-            if model.id == model_id:
-                return model.details.get("precision")
-        return None
+        model = self._find(model_id)
+        return model.details.get("precision") if model else None
+
+    def weight_bytes(self, model_id: str) -> int | None:
+        model = self._find(model_id)
+        return model.details.get("weight_bytes") if model else None
 
     def family_of(self, model_id: str | None) -> str | None:
+        model = self._find(model_id)
+        return _family(model) if model else None
+
+    def variant_table(self, family: str | None) -> str:
+        """A Markdown table of the family's variants: method, memory, state and quality."""
+        variants = [model for model in self._distinct(family) if model.details.get("precision")]
+        if not variants:
+            return ""
+        rows = [
+            "| variant | method | weights | state | perplexity | top-1 agreement |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for model in variants:
+            details = model.details
+            quality = details.get("quality") or {}
+            rows.append(
+                f"| {details['precision']} | {details.get('method', '')} "
+                f"| {_size(details.get('weight_bytes'))} | {details.get('status', '')} "
+                f"| {_figure(quality.get('perplexity'), '{:.2f}')} "
+                f"| {_figure(quality.get('top1_agreement'), '{:.1%}')} |"
+            )
+        return "\n".join(rows)
+
+    def _find(self, model_id: str | None) -> BackendModel | None:
+        return next((model for model in self.models if model.id == model_id), None)
+
+    def _distinct(self, family: str | None) -> list[BackendModel]:
+        seen: dict[tuple[Any, ...], BackendModel] = {}
         for model in self.models:
-            if model.id == model_id:
-                return _family(model)
-        return None
+            if _family(model) != family:
+                continue
+            details = model.details
+            precision = details.get("precision")
+            key = (precision, details.get("method")) if precision else (model.id,)
+            seen.setdefault(key, model)
+        return list(seen.values())
 
 
 def _family(model: BackendModel) -> str:
@@ -47,6 +85,14 @@ def _family(model: BackendModel) -> str:
 
 def _variant_label(model: BackendModel) -> str:
     details = model.details
-    described = [details.get("precision"), details.get("runtime"), details.get("device")]
+    described = [details.get("precision"), details.get("runtime"), _size(details.get("weight_bytes"))]
     extra = " · ".join(str(part) for part in described if part)
     return f"{extra} — {model.id}" if extra else model.id
+
+
+def _size(weight_bytes: int | None) -> str:
+    return f"{weight_bytes / 2**20:,.0f} MiB" if weight_bytes else ""
+
+
+def _figure(value: float | None, pattern: str) -> str:
+    return pattern.format(value) if value is not None else "—"

@@ -1,0 +1,181 @@
+"""The llama.cpp runtime: GGUF files on the CPU, through llama-cpp-python.
+
+On a CPU, llama.cpp's quantized kernels read 4-bit or 8-bit weights straight from memory,
+which is where decoding spends its time; transformers would dequantize them first. So the
+quantized variants run here, and full precision stays on transformers.
+
+The chat template comes from the GGUF file's own metadata and is rendered with
+transformers' jinja renderer, so `enable_thinking` and other template arguments behave as
+they do on the transformers runtime. Text is decoded from bytes with an incremental UTF-8
+decoder, so a Chinese character split over two tokens is never emitted half-way.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import random
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from transformers.utils.chat_template_utils import render_jinja_template
+
+from autoglm_demo.engine.types import (
+    ChatMessage,
+    ContextLengthExceeded,
+    Finished,
+    GenerationEvent,
+    ModelInfo,
+    PreparedPrompt,
+    SamplingParams,
+    TextDelta,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_CONTEXT = 8192
+"""The KV cache is allocated up front for the whole context; past this it costs more memory
+than a demo conversation uses (a 64k-context 9B model would reserve gigabytes)."""
+
+
+def available_threads() -> int:
+    """The cores this process may run on (a container's limit, not the host's count)."""
+    return len(os.sched_getaffinity(0))
+
+
+class LlamaCppRuntime:
+    def __init__(self, llm: Any, source: str, dtype: str) -> None:
+        import llama_cpp
+
+        self.llm = llm
+        self._is_end = lambda token: bool(llama_cpp.llama_token_is_eog(llm._model.vocab, token))
+        metadata = llm.metadata
+        self._template = metadata.get("tokenizer.chat_template")
+        self._bos = _token_text(llm, llm.token_bos())
+        self._eos = _token_text(llm, llm.token_eos())
+        self.info = ModelInfo(
+            source=source,
+            architecture=metadata.get("general.architecture", "unknown"),
+            runtime="llama.cpp",
+            vision=False,
+            reasoning=len(llm.tokenize(b"</think>", add_bos=False, special=True)) == 1,
+            context_length=llm.n_ctx(),
+            dtype=dtype,
+            device="cpu",
+            weight_bytes=int(llm._model.size()),
+        )
+
+    @classmethod
+    def load(
+        cls,
+        gguf: Path,
+        *,
+        source: str,
+        dtype: str,
+        threads: int = 0,
+        on_phase: Callable[[str], None] = lambda phase: None,
+    ) -> LlamaCppRuntime:
+        from llama_cpp import Llama
+
+        on_phase(f"loading {gguf.name} with llama.cpp")
+        threads = threads or available_threads()
+        llm = Llama(
+            str(gguf),
+            n_ctx=min(_trained_context(gguf), MAX_CONTEXT),
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
+        runtime = cls(llm, source, dtype)
+        if runtime._template is None:
+            raise ValueError(f"{gguf} has no chat template, so it cannot serve chat requests")
+        return runtime
+
+    def prepare(
+        self, messages: list[ChatMessage], template_kwargs: dict[str, Any]
+    ) -> PreparedPrompt:
+        rendered, _ = render_jinja_template(
+            conversations=[[{"role": m.role, "content": m.text} for m in messages]],
+            chat_template=self._template,
+            add_generation_prompt=True,
+            bos_token=self._bos,
+            eos_token=self._eos,
+            **template_kwargs,
+        )
+        text = rendered[0]
+        ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        if len(ids) >= self.info.context_length:
+            raise ContextLengthExceeded(
+                f"The prompt has {len(ids)} tokens but the model's context is "
+                f"{self.info.context_length} tokens. Shorten the conversation."
+            )
+        return PreparedPrompt(
+            inputs=ids,
+            prompt_tokens=len(ids),
+            starts_in_reasoning=text.rstrip().endswith("<think>"),
+        )
+
+    def generate(
+        self, prompt: PreparedPrompt, params: SamplingParams, cancel: threading.Event
+    ) -> Iterator[GenerationEvent]:
+        max_new = min(
+            params.max_tokens or self.info.context_length,
+            self.info.context_length - prompt.prompt_tokens,
+        )
+        if params.seed is not None:
+            # llama.cpp reuses the cached prefix of the previous prompt, and evaluating the
+            # rest in a smaller batch shifts the logits slightly; a seed must give the same
+            # text every time, so a seeded request evaluates its whole prompt afresh.
+            self.llm.reset()
+        self.llm.set_seed(random.getrandbits(32) if params.seed is None else params.seed)
+        # temp 0 is greedy in llama.cpp; top_k 0 and min_p 0 switch off the samplers that the
+        # OpenAI API has no field for, so sampling means the same as on transformers.
+        tokens = self.llm.generate(
+            prompt.inputs,
+            temp=params.temperature,
+            top_p=params.top_p,
+            top_k=0,
+            min_p=0.0,
+            repeat_penalty=1.0,
+            reset=True,
+        )
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        count, reason = 0, "length"
+        try:
+            for token in tokens:
+                if self._is_end(token):
+                    reason = "stop"
+                    break
+                count += 1
+                if text := decoder.decode(self.llm.detokenize([token], special=True)):
+                    yield TextDelta(text)
+                if cancel.is_set():
+                    reason = "cancelled"
+                    break
+                if count >= max_new:
+                    break
+        finally:
+            tokens.close()
+        if text := decoder.decode(b"", final=True):
+            yield TextDelta(text)
+        yield Finished(reason, prompt.prompt_tokens, count)
+
+
+def _trained_context(gguf: Path) -> int:
+    """The context length the model was trained for, read from the file's metadata
+    without loading its weights (a vocabulary-only load takes a tenth of a second)."""
+    from llama_cpp import Llama
+
+    probe = Llama(str(gguf), vocab_only=True, n_ctx=1, verbose=False)
+    try:
+        metadata = probe.metadata
+        return int(metadata.get(f"{metadata.get('general.architecture')}.context_length", 4096))
+    finally:
+        probe.close()
+
+
+def _token_text(llm: Any, token: int) -> str:
+    return llm.detokenize([token], special=True).decode("utf-8", errors="replace")
