@@ -14,9 +14,11 @@ Nothing is loaded here: a `VariantSpec` says how to load, and the variant pool d
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from autoglm_demo.engine import offline_default
 from autoglm_demo.engine.llama_cpp_runtime import LlamaCppRuntime
@@ -45,6 +47,8 @@ class VariantSpec:
     """The weight files, where they already exist; their size is the weight bytes that
     /v1/models reports before the variant is loaded."""
     load: Callable[[PhaseCallback], Runtime]
+    quality: dict[str, Any] | None = None
+    """Measured quality against full precision (bench/bench_precision.py), if measured."""
 
 
 def model_source(settings: Settings) -> str:
@@ -102,6 +106,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
         return offline_default.requantized_gguf(settings.cache_dir, "Q8_0")
 
     shipped = offline_default.shipped_gguf_path
+    quality = _measured_quality(shipped())
     full_dtype = resolve_dtype(settings.dtype, resolve_device(settings.device))
     return {
         "full": VariantSpec(
@@ -112,6 +117,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             "transformers",
             lambda: sorted(offline_default.export_path(settings.cache_dir).glob("*.safetensors")),
             load_full,
+            quality.get("full"),
         ),
         "int8": VariantSpec(
             source,
@@ -120,6 +126,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             "llama.cpp",
             lambda: _existing(offline_default.requantized_path(settings.cache_dir, "Q8_0")),
             load_gguf(q8_0, "Q8_0"),
+            quality.get("int8"),
         ),
         "int4": VariantSpec(
             source,
@@ -128,6 +135,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             "llama.cpp",
             lambda: [shipped()],
             load_gguf(shipped, offline_default.REQUANTIZED_FROM),
+            quality.get("int4"),
         ),
     }
 
@@ -181,6 +189,21 @@ def _load_transformers(
         source=source,
         on_phase=on_phase,
     )
+
+
+MEASURED_QUALITY = Path(__file__).with_name("measured_quality.json")
+
+
+def _measured_quality(shipped: Path) -> dict[str, dict[str, Any]]:
+    """Per-precision quality figures, if they were measured on this very file (its name and
+    size must match: figures for other weights would be wrong)."""
+    if not MEASURED_QUALITY.is_file():
+        return {}
+    measured = json.loads(MEASURED_QUALITY.read_text())
+    if (measured["source_file"], measured["source_bytes"]) != (shipped.name, shipped.stat().st_size):
+        return {}
+    context = {"tokens": measured["tokens"], "text": measured["text"], "measured": measured["measured"]}
+    return {precision: {**figures, **context} for precision, figures in measured["variants"].items()}
 
 
 def _existing(path: Path) -> list[Path]:

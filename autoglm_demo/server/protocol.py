@@ -216,6 +216,18 @@ class ModelCapabilities(BaseModel):
 VariantState = Literal["unloaded", "loading", "ready", "failed"]
 
 
+class VariantQuality(BaseModel):
+    """Measured against full precision on a fixed text (bench/bench_precision.py)."""
+
+    perplexity: float
+    top1_agreement: float = Field(
+        description="Share of positions where the greedy next token equals full precision's."
+    )
+    tokens: int
+    text: str
+    measured: str
+
+
 class ModelCard(BaseModel):
     """One served name. The precision variants of one model share their `root`."""
 
@@ -239,6 +251,7 @@ class ModelCard(BaseModel):
     device: str | None = None
     max_model_len: int | None = None
     capabilities: ModelCapabilities | None = None
+    quality: VariantQuality | None = Field(None, description="Present once measured.")
 
 
 class ModelList(BaseModel):

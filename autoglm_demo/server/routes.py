@@ -124,6 +124,7 @@ def _model_card(name: str, variant: Variant, created: int, *, default: bool) -> 
         status_detail=status.detail,
         default=default,
         weight_bytes=variant.weight_bytes,
+        quality=spec.quality,
     )
     if status.state is not LoadState.READY or variant.engine is None:
         return card
