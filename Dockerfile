@@ -10,11 +10,13 @@ FROM python:3.11-slim
 # (cu126, cu128, ...). The wheels bring their own CUDA libraries; the host needs only a driver.
 ARG TORCH_VARIANT=cpu
 
-# OpenCV (imported by the OCR for text-only models) needs libGL and GLib. Their versions follow
-# the base image; pinning Debian's exact versions would break the build on every point release.
+# OpenCV (imported by the OCR for text-only models) needs libGL and GLib; llama-cpp-python
+# compiles llama.cpp from its source distribution, which needs a C++ compiler. Their versions
+# follow the base image; pinning Debian's exact versions would break the build on every
+# point release.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 build-essential \
     && rm -rf /var/lib/apt/lists/*
 
 # Spaces run containers as uid 1000; an image that works there works for self-hosters too.
