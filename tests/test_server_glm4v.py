@@ -35,7 +35,28 @@ def image_part(color: str, size: tuple[int, int] = (64, 64)) -> dict[str, object
 def test_models_report_native_vision_and_reasoning(base_url: str) -> None:
     card = httpx.get(f"{base_url}/v1/models").json()["data"][0]
     assert card["capabilities"] == {"vision": True, "image_input": "native", "reasoning": True}
-    assert card["runtime"] == "transformers" and card["precision"] == "float32"
+    assert card["runtime"] == "transformers" and card["precision"] == "full"
+    assert card["dtype"] == "float32"
+
+
+@pytest.mark.parametrize("variant", ["int8", "int4"])
+def test_quantized_variants_see_images_too(base_url: str, variant: str) -> None:
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="EMPTY", max_retries=0)
+
+    def prompt_tokens(*parts: dict[str, object]) -> int:
+        reply = client.chat.completions.create(
+            model=f"autoglm-phone-9b-{variant}",
+            messages=[{"role": "user", "content": [*parts, {"type": "text", "text": "Tap"}]}],
+            max_tokens=4,
+            temperature=0,
+        )
+        assert reply.usage and reply.usage.completion_tokens == 4
+        return reply.usage.prompt_tokens
+
+    # The image's own tokens reach the quantized model, not OCR text.
+    assert prompt_tokens(image_part("blue", (128, 128))) > prompt_tokens()
+    cards = {card["id"]: card for card in httpx.get(f"{base_url}/v1/models").json()["data"]}
+    assert cards[f"autoglm-phone-9b-{variant}"]["capabilities"]["image_input"] == "native"
 
 
 def test_images_and_text_stream_back(base_url: str) -> None:
