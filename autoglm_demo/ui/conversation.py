@@ -42,6 +42,7 @@ class Turn:
     metrics: Metrics | None = None
     reasoning_seconds: float | None = None
     overlay: str | None = None  # the screenshot with the answer's actions drawn on it
+    record_id: str | None = None  # the QA record of this answer, once recorded
 
     @property
     def in_context(self) -> bool:
@@ -53,7 +54,7 @@ class Turn:
         """Back to a question waiting for its answer (regenerate)."""
         self.reasoning = self.answer = ""
         self.status = Status.WAITING
-        self.error = self.metrics = self.reasoning_seconds = self.overlay = None
+        self.error = self.metrics = self.reasoning_seconds = self.overlay = self.record_id = None
 
 
 def request_messages(turns: list[Turn], system_prompt: str) -> list[dict[str, Any]]:

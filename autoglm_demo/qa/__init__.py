@@ -1,0 +1,11 @@
+"""QA sessions: recorded turns with their feedback, kept in a database, exported to files
+and replayed against another model.
+
+    records.py    the typed values: a session, its turns, their feedback and media
+    schema.py     the database tables (SQLAlchemy Core); migrations/ moves old files to them
+    store.py      the database: open (and migrate), write, query
+    media.py      screenshots and recordings in and out of the store, by content hash
+    recorder.py   the page's writer: records finished turns on a background thread
+    export.py     JSONL, CSV and zip files, and importing them back
+    replay.py     re-running a session on another model, and the diff of the answers
+"""

@@ -1,0 +1,425 @@
+"""The QA database: SQLite in one file by default, or any PostgreSQL server.
+
+`QaStore(url)` opens the database named by a SQLAlchemy URL and migrates it to the newest
+schema (Alembic, scripts in `migrations/`), so every page replica that opens it agrees on
+the tables. Every write is one short transaction: a finished turn, with its media and the
+session it starts, is committed whole or not at all.
+
+SQLite is tuned for several processes sharing one file:
+- WAL journal: readers never block the writer, and a killed writer leaves the last
+  committed transaction intact;
+- synchronous=FULL: a commit is on disk before it returns, so a committed turn survives a
+  crash of the process or the machine;
+- writes begin with BEGIN IMMEDIATE, taking the write lock up front, so a second writer
+  waits its turn (busy_timeout) instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    and_,
+    create_engine,
+    delete,
+    event,
+    exists,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from autoglm_demo.qa import schema
+from autoglm_demo.qa.records import (
+    Blob,
+    Feedback,
+    MediaKind,
+    MediaRef,
+    Rating,
+    RatingFilter,
+    SessionFilter,
+    SessionRecord,
+    SessionSummary,
+    TurnRecord,
+    metrics_from_json,
+    metrics_to_json,
+    options_from_json,
+    options_to_json,
+)
+from autoglm_demo.ui.conversation import Status
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE = "autoglm_qa_write"  # execution option marking a write transaction
+_MIGRATION_LOCK = 0x51A5E55  # PostgreSQL advisory lock: one replica migrates at a time
+# Both dialects can skip rows whose key exists; that keeps shared rows (a session's first
+# turn, a screenshot used twice) free of races between writers.
+_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+ALL_SESSIONS = SessionFilter()
+
+
+class QaStoreError(Exception):
+    """Something a person must fix or know about; the message says what."""
+
+
+class SessionNotFound(QaStoreError):
+    pass
+
+
+class SessionExists(QaStoreError):
+    pass
+
+
+def default_url(cache_dir: Path) -> str:
+    return f"sqlite:///{cache_dir / 'qa.sqlite3'}"
+
+
+def alembic_config(connection: Connection) -> Config:
+    """Alembic's configuration for our migrations, run on `connection` (see migrations/env.py)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+class QaStore:
+    def __init__(self, url: str) -> None:
+        self.engine = _create_engine(url)
+        self._writer = self.engine.execution_options(**{_WRITE: True})
+        try:
+            self._migrate()
+        except OperationalError as error:
+            self.engine.dispose()
+            shown = self.engine.url.render_as_string(hide_password=True)
+            raise QaStoreError(f"cannot open the QA database {shown}: {error.orig}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # Writing.
+
+    def add_turn(
+        self, session: SessionRecord, record: TurnRecord, blobs: Sequence[Blob] = ()
+    ) -> None:
+        """One finished turn, with the session it belongs to (created on its first turn)."""
+        with self._writer.begin() as connection:
+            _insert_missing(connection, schema.sessions, [_session_row(session)])
+            _insert_turn(connection, record, blobs)
+
+    def add_session(self, session: SessionRecord, blobs: Sequence[Blob] = ()) -> None:
+        """A whole session at once (an import); refused if its id is already here."""
+        with self._writer.begin() as connection:
+            if connection.scalar(
+                select(schema.sessions.c.id).where(schema.sessions.c.id == session.id)
+            ):
+                raise SessionExists(f"session {session.id} is already in the QA database")
+            connection.execute(insert(schema.sessions), [_session_row(session)])
+            for record in session.turns:
+                _insert_turn(connection, record, blobs)
+
+    def set_feedback(self, turn_id: str, feedback: Feedback | None) -> None:
+        """Rate a turn (replacing an earlier rating), or clear its feedback with None."""
+        table = schema.feedback
+        with self._writer.begin() as connection:
+            if not connection.scalar(select(schema.turns.c.id).where(schema.turns.c.id == turn_id)):
+                raise QaStoreError(f"no recorded turn {turn_id}")
+            connection.execute(delete(table).where(table.c.turn_id == turn_id))
+            if feedback is not None:
+                connection.execute(insert(table), [_feedback_row(turn_id, feedback)])
+
+    # Reading.
+
+    def session(self, session_id: str) -> SessionRecord:
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                select(schema.sessions).where(schema.sessions.c.id == session_id)
+            ).first()
+            if row is None:
+                raise SessionNotFound(f"no QA session {session_id}")
+            turn_rows = connection.execute(
+                select(schema.turns)
+                .where(schema.turns.c.session_id == session_id)
+                .order_by(schema.turns.c.seq)
+            ).all()
+            ids = [turn.id for turn in turn_rows]
+            media_rows = connection.execute(
+                select(schema.turn_media)
+                .where(schema.turn_media.c.turn_id.in_(ids))
+                .order_by(schema.turn_media.c.position)
+            ).all()
+            feedback_rows = connection.execute(
+                select(schema.feedback).where(schema.feedback.c.turn_id.in_(ids))
+            ).all()
+        media: dict[str, list[Row[Any]]] = defaultdict(list)
+        for media_row in media_rows:
+            media[media_row.turn_id].append(media_row)
+        feedback = {
+            f.turn_id: Feedback(Rating(f.rating), f.comment, f.updated_at) for f in feedback_rows
+        }
+        turns = tuple(_turn_record(t, media[t.id], feedback.get(t.id)) for t in turn_rows)
+        return SessionRecord(row.id, row.created_at, row.title, row.replay_of, turns)
+
+    def sessions(
+        self, where: SessionFilter = ALL_SESSIONS, limit: int = 200
+    ) -> list[SessionSummary]:
+        """The newest sessions that match, with what the list shows about each."""
+        table = schema.sessions
+        query = (
+            select(table)
+            .where(*_conditions(where))
+            .order_by(table.c.created_at.desc())
+            .limit(limit)
+        )
+        with self.engine.begin() as connection:
+            rows = connection.execute(query).all()
+            turns = connection.execute(
+                select(
+                    schema.turns.c.session_id,
+                    schema.turns.c.model,
+                    schema.turns.c.precision,
+                    schema.feedback.c.rating,
+                )
+                .outerjoin(schema.feedback, schema.feedback.c.turn_id == schema.turns.c.id)
+                .where(schema.turns.c.session_id.in_([row.id for row in rows]))
+            ).all()
+        by_session: dict[str, list[Row[Any]]] = defaultdict(list)
+        for turn in turns:
+            by_session[turn.session_id].append(turn)
+        return [_summary(row, by_session[row.id]) for row in rows]
+
+    def facets(self) -> tuple[list[str], list[str]]:
+        """Every model and every precision that answered a recorded turn (the filters' choices)."""
+        with self.engine.begin() as connection:
+            models = connection.scalars(select(schema.turns.c.model).distinct()).all()
+            precisions = connection.scalars(
+                select(schema.turns.c.precision)
+                .where(schema.turns.c.precision.is_not(None))
+                .distinct()
+            ).all()
+        return sorted(models), sorted(precisions)
+
+    def blob(self, sha256: str) -> Blob | None:
+        table = schema.media
+        with self.engine.begin() as connection:
+            row = connection.execute(select(table).where(table.c.sha256 == sha256)).first()
+        return Blob(row.sha256, row.mime, bytes(row.data)) if row else None
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at."""
+        with self.engine.begin() as connection:
+            return connection.scalar(text("SELECT version_num FROM alembic_version"))
+
+    # Plumbing.
+
+    def _migrate(self) -> None:
+        with self._writer.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+            command.upgrade(alembic_config(connection), "head")
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise QaStoreError(f"--qa-db: not a SQLAlchemy database URL: {url!r}") from None
+    backend = parsed.get_backend_name()
+    if backend not in _INSERT:
+        raise QaStoreError(f"--qa-db: the QA store works with sqlite or postgresql, not {backend}")
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise QaStoreError("--qa-db: a SQLite QA database needs a file path (sqlite:///path)")
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # pre_ping: a PostgreSQL server that restarted leaves dead pooled connections behind.
+    engine = create_engine(parsed, pool_pre_ping=True)
+    if backend == "sqlite":
+        _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # sqlite3 must not BEGIN on its own (below)
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",  # first: the next pragmas may wait for locks
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            "foreign_keys=ON",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        # A deferred transaction that reads and then writes can fail at once with "database
+        # is locked" when another process wrote in between; IMMEDIATE waits instead.
+        immediate = connection.get_execution_options().get(_WRITE)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _insert_missing(connection: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        statement = _INSERT[connection.dialect.name](table).on_conflict_do_nothing()
+        connection.execute(statement, rows)
+
+
+def _insert_turn(connection: Connection, record: TurnRecord, blobs: Sequence[Blob]) -> None:
+    _insert_missing(
+        connection,
+        schema.media,
+        [{"sha256": b.sha256, "mime": b.mime, "size": len(b.data), "data": b.data} for b in blobs],
+    )
+    connection.execute(insert(schema.turns), [_turn_row(record)])
+    refs = [*record.images, *([record.audio] if record.audio else [])]
+    if refs:
+        connection.execute(
+            insert(schema.turn_media),
+            [_media_row(record.id, position, ref) for position, ref in enumerate(refs)],
+        )
+    if record.feedback:
+        connection.execute(insert(schema.feedback), [_feedback_row(record.id, record.feedback)])
+
+
+def _session_row(session: SessionRecord) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "created_at": session.created_at,
+        "title": session.title,
+        "replay_of": session.replay_of,
+    }
+
+
+def _turn_row(record: TurnRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "session_id": record.session_id,
+        "seq": record.seq,
+        "created_at": record.created_at,
+        "text": record.text,
+        "system_prompt": record.system_prompt,
+        "context": list(record.context),
+        "model": record.model,
+        "precision": record.precision,
+        "options": options_to_json(record.options),
+        "status": record.status.value,
+        "reasoning": record.reasoning,
+        "answer": record.answer,
+        "error": record.error,
+        "metrics": metrics_to_json(record.metrics),
+        "reasoning_seconds": record.reasoning_seconds,
+        "replay_of": record.replay_of,
+    }
+
+
+def _media_row(turn_id: str, position: int, ref: MediaRef) -> dict[str, Any]:
+    return {
+        "turn_id": turn_id,
+        "position": position,
+        "kind": ref.kind.value,
+        "name": ref.name,
+        "sha256": ref.sha256,
+        "mime": ref.mime,
+        "size": ref.size,
+    }
+
+
+def _feedback_row(turn_id: str, feedback: Feedback) -> dict[str, Any]:
+    return {
+        "turn_id": turn_id,
+        "rating": feedback.rating.value,
+        "comment": feedback.comment,
+        "updated_at": feedback.updated_at,
+    }
+
+
+def _turn_record(row: Row[Any], media: list[Row[Any]], feedback: Feedback | None) -> TurnRecord:
+    refs = [MediaRef(MediaKind(m.kind), m.name, m.sha256, m.mime, m.size) for m in media]
+    audio = [ref for ref in refs if ref.kind is MediaKind.AUDIO]
+    return TurnRecord(
+        id=row.id,
+        session_id=row.session_id,
+        seq=row.seq,
+        created_at=row.created_at,
+        text=row.text,
+        images=tuple(ref for ref in refs if ref.kind is MediaKind.IMAGE),
+        audio=audio[0] if audio else None,
+        system_prompt=row.system_prompt,
+        context=tuple(row.context),
+        model=row.model,
+        precision=row.precision,
+        options=options_from_json(row.options),
+        status=Status(row.status),
+        reasoning=row.reasoning,
+        answer=row.answer,
+        error=row.error,
+        metrics=metrics_from_json(row.metrics, row.model, row.precision),
+        reasoning_seconds=row.reasoning_seconds,
+        feedback=feedback,
+        replay_of=row.replay_of,
+    )
+
+
+def _conditions(where: SessionFilter) -> list[Any]:
+    sessions, turns, feedback = schema.sessions, schema.turns, schema.feedback
+    conditions: list[Any] = []
+    if where.since:
+        conditions.append(sessions.c.created_at >= _day_start(where.since))
+    if where.until:
+        conditions.append(sessions.c.created_at < _day_start(where.until + timedelta(days=1)))
+    if where.model or where.precision:
+        # One turn must match both, not one turn each.
+        answered_by = [turns.c.session_id == sessions.c.id]
+        if where.model:
+            answered_by.append(turns.c.model == where.model)
+        if where.precision:
+            answered_by.append(turns.c.precision == where.precision)
+        conditions.append(exists(select(turns.c.id).where(and_(*answered_by))))
+    if where.rating:
+        rated = (
+            select(feedback.c.turn_id)
+            .join(turns, turns.c.id == feedback.c.turn_id)
+            .where(turns.c.session_id == sessions.c.id)
+        )
+        if where.rating is RatingFilter.UNRATED:
+            conditions.append(~exists(rated))
+        else:
+            conditions.append(exists(rated.where(feedback.c.rating == where.rating.value)))
+    return conditions
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def _summary(row: Row[Any], turns: list[Row[Any]]) -> SessionSummary:
+    ratings = [turn.rating for turn in turns]
+    return SessionSummary(
+        id=row.id,
+        created_at=row.created_at,
+        title=row.title,
+        replay_of=row.replay_of,
+        turns=len(turns),
+        models=tuple(sorted({turn.model for turn in turns})),
+        precisions=tuple(sorted({turn.precision for turn in turns if turn.precision})),
+        good=ratings.count(Rating.GOOD.value),
+        bad=ratings.count(Rating.BAD.value),
+    )
