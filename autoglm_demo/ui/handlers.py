@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ class Request:
     precision: str | None
     system_prompt: str
     options: ChatOptions
+    weight_bytes: int | None = None
 
 
 def accept_input(turns: list[Turn], message: dict[str, Any] | None, audio: str | None) -> bool:
@@ -97,9 +98,18 @@ def prepare_regenerate(turns: list[Turn]) -> bool:
 
 
 async def stream_answer(
-    client: BackendClient, turns: list[Turn], request: Request, overlay_dir: Path
+    client: BackendClient,
+    turns: list[Turn],
+    request: Request,
+    overlay_dir: Path | None,
+    on_finished: Callable[[list[Turn]], None] | None = None,
 ) -> AsyncIterator[list[Turn]]:
-    """Answer the last turn if it waits for one, yielding the turns as they change."""
+    """Answer the last turn if it waits for one, yielding the turns as they change.
+
+    Actions are drawn on the screenshot into `overlay_dir` (None: not drawn). `on_finished`
+    gets the turns once the last one is done, failed or stopped (QA recording); it must
+    return at once, since the final rendering waits for it.
+    """
     if not turns or turns[-1].status is not Status.WAITING:
         return
     turn = turns[-1]
@@ -117,13 +127,15 @@ async def stream_answer(
                 last_render = time.monotonic()
                 yield turns
         clock.finish()
-        turn.metrics = clock.metrics(request.model, request.precision, usage)
+        turn.metrics = clock.metrics(request.model, request.precision, usage, request.weight_bytes)
         if turn.status is Status.STREAMING:
             turn.status = Status.DONE
-            turn.overlay = _overlay(turn, overlay_dir)
+            turn.overlay = _overlay(turn, overlay_dir) if overlay_dir else None
     finally:
         if turn.status is Status.STREAMING:  # cancelled by Stop (or the page went away)
             turn.status = Status.STOPPED
+        if on_finished:
+            on_finished(turns)
     yield turns
 
 
