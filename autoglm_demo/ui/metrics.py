@@ -21,12 +21,16 @@ class Metrics:
     tokens_per_s: float | None
     prompt_tokens: int | None
     completion_tokens: int | None
+    weight_bytes: int | None = None
+    """The answering variant's weights in memory, as the backend reports them."""
 
     def footer(self, locale: str) -> str:
         """One short line for under the answer, e.g. `model · bfloat16 · first token 0.21 s · …`."""
         parts = [f"`{self.model}`"]
         if self.precision:
             parts.append(self.precision)
+        if self.weight_bytes:
+            parts.append(f"{text('weights', locale)} {human_size(self.weight_bytes)}")
         if self.ttft_s is not None:
             parts.append(f"{text('ttft', locale)} {self.ttft_s:.2f} s")
         if self.tokens_per_s is not None:
@@ -37,6 +41,15 @@ class Metrics:
                 f"{text('completion_tokens', locale)} {self.completion_tokens}"
             )
         return " · ".join(parts)
+
+
+def human_size(size: int | None) -> str:
+    """Bytes as KiB or MiB, the units weight sizes come in here; empty when unknown."""
+    if not size:
+        return ""
+    if size < 2**20:
+        return f"{size / 2**10:,.0f} KiB"
+    return f"{size / 2**20:,.0f} MiB"
 
 
 class Stopwatch:
@@ -69,7 +82,11 @@ class Stopwatch:
         self.finished = self._clock()
 
     def metrics(
-        self, model: str, precision: str | None, usage: tuple[int, int] | None
+        self,
+        model: str,
+        precision: str | None,
+        usage: tuple[int, int] | None,
+        weight_bytes: int | None = None,
     ) -> Metrics:
         ttft = None if self.first_token is None else self.first_token - self.started
         speed = None
@@ -85,4 +102,5 @@ class Stopwatch:
             tokens_per_s=speed,
             prompt_tokens=usage[0] if usage else None,
             completion_tokens=usage[1] if usage else None,
+            weight_bytes=weight_bytes,
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoglm_demo.client import BackendModel
+from autoglm_demo.ui.metrics import human_size
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Catalogue:
             quality = details.get("quality") or {}
             rows.append(
                 f"| {details['precision']} | {details.get('method', '')} "
-                f"| {_size(details.get('weight_bytes'))} | {details.get('status', '')} "
+                f"| {human_size(details.get('weight_bytes'))} | {details.get('status', '')} "
                 f"| {_figure(quality.get('perplexity'), '{:.2f}')} "
                 f"| {_figure(quality.get('top1_agreement'), '{:.1%}')} |"
             )
@@ -85,13 +86,10 @@ def _family(model: BackendModel) -> str:
 
 def _variant_label(model: BackendModel) -> str:
     details = model.details
-    described = [details.get("precision"), details.get("runtime"), _size(details.get("weight_bytes"))]
+    size = human_size(details.get("weight_bytes"))
+    described = [details.get("precision"), details.get("runtime"), size]
     extra = " · ".join(str(part) for part in described if part)
     return f"{extra} — {model.id}" if extra else model.id
-
-
-def _size(weight_bytes: int | None) -> str:
-    return f"{weight_bytes / 2**20:,.0f} MiB" if weight_bytes else ""
 
 
 def _figure(value: float | None, pattern: str) -> str:
