@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from autoglm_demo.ui.conversation import Status, Turn
-from autoglm_demo.ui.i18n import text
+from autoglm_demo.ui.i18n import DEFAULT_LOCALE, text
 
 ChatbotMessage = dict[str, Any]
 
@@ -17,6 +17,17 @@ def render(turns: list[Turn], locale: str) -> list[ChatbotMessage]:
         messages.append(_question(turn))
         messages.extend(_answer(turn, locale))
     return messages
+
+
+def turn_of_message(turns: list[Turn], message_index: int) -> Turn | None:
+    """The turn whose rendering holds message `message_index` (a liked or disliked answer)."""
+    end = 0
+    for turn in turns:
+        # The question, then the answer's messages (as many in every language).
+        end += 1 + len(_answer(turn, DEFAULT_LOCALE))
+        if message_index < end:
+            return turn
+    return None
 
 
 def _question(turn: Turn) -> ChatbotMessage:

@@ -1,0 +1,316 @@
+"""QA on the page: rating answers in the Chat tab, and the QA tab (find, read, export,
+import and replay recorded sessions).
+
+As in `layout.py`, the methods of `QaPage` only adapt between components and the logic in
+`autoglm_demo.qa`. Database calls are blocking; Gradio runs the plain (not async) methods
+on worker threads, and the async replay hands them to threads itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.qa.export import InvalidExport, read_export, write_exports
+from autoglm_demo.qa.media import MediaFolder
+from autoglm_demo.qa.recorder import QaSession, Recorder
+from autoglm_demo.qa.records import (
+    Feedback,
+    Rating,
+    RatingFilter,
+    SessionFilter,
+    SessionRecord,
+    TurnRecord,
+    new_id,
+    utc_now,
+)
+from autoglm_demo.qa.replay import pair, replay
+from autoglm_demo.qa.store import QaStoreError, SessionNotFound
+from autoglm_demo.ui.conversation import Status, Turn
+from autoglm_demo.ui.handlers import Request
+from autoglm_demo.ui.i18n import label, request_locale, text
+from autoglm_demo.ui.models import Catalogue
+from autoglm_demo.ui.qa_view import comparison_html, session_header, session_table, transcript
+from autoglm_demo.ui.view import turn_of_message
+
+
+def _any() -> tuple[Any, str]:
+    """The filter choice that filters nothing out."""
+    return label("qa_any"), ""
+
+
+class QaPage:
+    def __init__(self, recorder: Recorder, client: BackendClient, files: Path) -> None:
+        self.recorder = recorder
+        self.store = recorder.store
+        self.client = client
+        self.media = MediaFolder(self.store, files / "qa-media")
+        self.exports = files / "qa-exports"
+
+    # The Chat tab: feedback on answers.
+
+    def rate(
+        self, turns: list[Turn], session: QaSession, like: gr.LikeData, request: gr.Request
+    ) -> tuple[Any, Any]:
+        """A thumb clicked (or un-clicked) on an answer; opens the comment box for it."""
+        locale = request_locale(request)
+        turn = turn_of_message(turns, like.index) if isinstance(like.index, int) else None
+        if turn is None or turn.status in (Status.WAITING, Status.STREAMING):
+            gr.Warning(text("qa_not_finished", locale))
+            return gr.skip(), gr.skip()
+        if turn.record_id is None:
+            gr.Warning(text("qa_not_recorded", locale))
+            return gr.skip(), gr.skip()
+        if like.liked == "":  # the same thumb clicked again: no rating any more
+            session.feedback.pop(turn.record_id, None)
+            session.commenting = None
+            self.recorder.rate(turn.record_id, None)
+            return gr.Row(visible=False), ""
+        earlier = session.feedback.get(turn.record_id)
+        feedback = Feedback(
+            Rating.GOOD if like.liked is True else Rating.BAD, earlier.comment if earlier else ""
+        )
+        session.feedback[turn.record_id] = feedback
+        session.commenting = turn.record_id
+        self.recorder.rate(turn.record_id, feedback)
+        return gr.Row(visible=True), feedback.comment
+
+    def save_comment(self, session: QaSession, comment: str, request: gr.Request) -> None:
+        locale = request_locale(request)
+        rated = session.feedback.get(session.commenting or "")
+        if session.commenting is None or rated is None:
+            gr.Warning(text("qa_nothing_rated", locale))
+            return
+        feedback = dataclasses.replace(rated, comment=comment.strip(), updated_at=utc_now())
+        session.feedback[session.commenting] = feedback
+        self.recorder.rate(session.commenting, feedback)
+        gr.Info(text("qa_comment_saved", locale))
+
+    # The QA tab.
+
+    def search(
+        self,
+        since: str | None,
+        until: str | None,
+        model: str | None,
+        precision: str | None,
+        rating: str | None,
+        catalogue: Catalogue,
+        current_model: str | None,
+        request: gr.Request,
+    ) -> tuple[Any, ...]:
+        """The sessions that match the filters, the filters' choices, and the replay targets."""
+        locale = request_locale(request)
+        try:
+            where = SessionFilter(
+                since=_day(since),
+                until=_day(until),
+                model=model or None,
+                precision=precision or None,
+                rating=RatingFilter(rating) if rating else None,
+            )
+        except ValueError:
+            gr.Warning(text("qa_bad_date", locale))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        self.recorder.flush()  # so that what was just answered or rated is listed
+        models, precisions = self.store.facets()
+        targets = [
+            choice for family in catalogue.families() for choice in catalogue.variants(family)
+        ]
+        target_ids = [model_id for _, model_id in targets]
+        return (
+            session_table(self.store.sessions(where), locale),
+            gr.Dropdown(choices=[_any(), *[(m, m) for m in models]], value=model or ""),
+            gr.Dropdown(choices=[_any(), *[(p, p) for p in precisions]], value=precision or ""),
+            gr.Dropdown(
+                choices=targets, value=current_model if current_model in target_ids else None
+            ),
+        )
+
+    def open(self, selected: gr.SelectData, request: gr.Request) -> tuple[Any, ...]:
+        """A row of the session list clicked: the session, read only."""
+        locale = request_locale(request)
+        session_id = str(selected.row_value[-1])
+        try:
+            session = self.store.session(session_id)
+        except SessionNotFound as error:
+            gr.Warning(str(error))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return (
+            session_id,
+            session_header(session, locale),
+            transcript(session, self.media, locale),
+            self._earlier_replay(session, locale),
+            None,
+        )
+
+    def export(self, session_id: str | None, request: gr.Request) -> list[str] | None:
+        if not session_id:
+            gr.Warning(text("qa_open_first", request_locale(request)))
+            return None
+        session = self.store.session(session_id)
+        files = write_exports(session, self.exports / new_id(), self.store.blob)
+        return [str(path) for path in files]
+
+    def import_file(self, path: str | None, request: gr.Request) -> None:
+        """An uploaded export into the database; the upload box is emptied (None) either way."""
+        if not path:
+            return None
+        locale = request_locale(request)
+        try:
+            session, blobs = read_export(Path(path))
+            self.store.add_session(session, blobs)
+        except (InvalidExport, QaStoreError) as error:
+            gr.Warning(f"{text('qa_import_failed', locale)}: {error}")
+            return None
+        gr.Info(
+            f"{text('qa_imported', locale)}: {session.title or session.id} ({len(session.turns)})"
+        )
+        return None
+
+    async def replay(
+        self, session_id: str | None, target: str | None, catalogue: Catalogue, request: gr.Request
+    ) -> AsyncIterator[str]:
+        """Re-run the opened session on `target`, showing each comparison as it comes; the
+        replay is recorded as a session of its own."""
+        locale = request_locale(request)
+        if not session_id:
+            gr.Warning(text("qa_open_first", locale))
+            return
+        if not target:
+            gr.Warning(text("qa_no_target", locale))
+            return
+        original = await asyncio.to_thread(self.store.session, session_id)
+        template = Request(
+            model=target,
+            precision=catalogue.precision(target),
+            system_prompt="",
+            options=ChatOptions(),
+            weight_bytes=catalogue.weight_bytes(target),
+        )
+        recording = QaSession(title=original.title, replay_of=original.id)
+
+        def record(old: TurnRecord, request: Request, turns: list[Turn]) -> None:
+            self.recorder.record(recording, turns, request, replay_of=old.id)
+
+        before, after = _answered_by(original), _variant(target, template.precision)
+        comparisons = []
+        async for comparison in replay(self.client, original, template, self.media, record):
+            comparisons.append(comparison)
+            yield comparison_html(comparisons, before, after, locale)
+
+    def _earlier_replay(self, session: SessionRecord, locale: str) -> str:
+        """For a session that replayed another: its comparison with the original."""
+        if not session.replay_of:
+            return ""
+        try:
+            original = self.store.session(session.replay_of)
+        except SessionNotFound:  # imported without its original
+            return ""
+        return comparison_html(
+            pair(original, session), _answered_by(original), _answered_by(session), locale
+        )
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value.strip()[:10]) if value and value.strip() else None
+
+
+def _variant(model: str, precision: str | None) -> str:
+    return f"{model} ({precision})" if precision else model
+
+
+def _answered_by(session: SessionRecord) -> str:
+    variants = dict.fromkeys(_variant(turn.model, turn.precision) for turn in session.turns)
+    return ", ".join(variants)
+
+
+def build_feedback(qa: QaPage, chatbot: gr.Chatbot, turns: gr.State, session: gr.State) -> None:
+    """The comment box under the chat, shown once an answer is rated."""
+    with gr.Row(visible=False, elem_id="qa-feedback") as row:
+        comment = gr.Textbox(
+            label=label("qa_comment"),
+            placeholder=label("qa_comment_placeholder"),
+            scale=4,
+            elem_id="qa-comment",
+        )
+        save = gr.Button(label("qa_save_comment"), scale=1, elem_id="qa-save-comment")
+    chatbot.like(qa.rate, [turns, session], [row, comment])
+    save.click(qa.save_comment, [session, comment], None)
+    comment.submit(qa.save_comment, [session, comment], None)
+
+
+def build_qa_tab(qa: QaPage, tab: gr.Tab, catalogue: gr.State, current_model: gr.Radio) -> None:
+    """The QA tab's contents; call inside `tab`."""
+    gr.Markdown(label("qa_intro"))
+    with gr.Row():
+        since = gr.DateTime(
+            label=label("qa_since"), include_time=False, type="string", elem_id="qa-since"
+        )
+        until = gr.DateTime(
+            label=label("qa_until"), include_time=False, type="string", elem_id="qa-until"
+        )
+        model = gr.Dropdown(label=label("qa_model"), choices=[_any()], value="", elem_id="qa-model")
+        precision = gr.Dropdown(
+            label=label("qa_precision"), choices=[_any()], value="", elem_id="qa-precision"
+        )
+        rating = gr.Dropdown(
+            label=label("qa_rating"),
+            choices=[
+                _any(),
+                (label("qa_has_good"), RatingFilter.GOOD.value),
+                (label("qa_has_bad"), RatingFilter.BAD.value),
+                (label("qa_unrated"), RatingFilter.UNRATED.value),
+            ],
+            value="",
+            elem_id="qa-rating",
+        )
+        search = gr.Button(label("qa_search"), variant="primary", elem_id="qa-search")
+    sessions = gr.Dataframe(
+        label=label("qa_sessions"),
+        interactive=False,
+        elem_id="qa-sessions",
+        max_height=360,
+        wrap=True,
+    )
+    opened = gr.State(None)
+    header = gr.Markdown(elem_id="qa-session-header")
+    shown = gr.Chatbot(
+        label=label("qa_transcript"), elem_id="qa-transcript", height=480, buttons=["copy"]
+    )
+    with gr.Row():
+        export = gr.Button(label("qa_export"), elem_id="qa-export")
+    exported = gr.File(
+        label=label("qa_exported"), file_count="multiple", interactive=False, elem_id="qa-exported"
+    )
+    with gr.Row():
+        target = gr.Dropdown(
+            label=label("qa_replay_target"), choices=[], scale=3, elem_id="qa-replay-target"
+        )
+        start = gr.Button(label("qa_replay"), variant="primary", scale=1, elem_id="qa-replay")
+        stop = gr.Button(label("qa_stop_replay"), variant="stop", scale=1, elem_id="qa-stop-replay")
+    comparison = gr.HTML(elem_id="qa-comparison")
+    upload = gr.File(
+        label=label("qa_import"),
+        file_types=[".jsonl", ".zip"],
+        type="filepath",
+        elem_id="qa-import",
+    )
+
+    search_inputs = [since, until, model, precision, rating, catalogue, current_model]
+    search_outputs = [sessions, model, precision, target]
+    tab.select(qa.search, search_inputs, search_outputs)
+    search.click(qa.search, search_inputs, search_outputs)
+    sessions.select(qa.open, None, [opened, header, shown, comparison, exported])
+    export.click(qa.export, [opened], [exported])
+    replaying = start.click(qa.replay, [opened, target, catalogue], [comparison])
+    replaying.then(qa.search, search_inputs, search_outputs)  # the replay is a new session
+    stop.click(None, None, None, cancels=[replaying])
+    upload.upload(qa.import_file, [upload], [upload]).then(qa.search, search_inputs, search_outputs)

@@ -1,0 +1,164 @@
+"""QA records → what the QA tab shows: the session list, a session read back as a chat,
+and a replay's answers side by side. Pure, like `view.py`, whose chat rendering it reuses."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from autoglm_demo.qa.media import MediaFolder
+from autoglm_demo.qa.records import Feedback, Rating, SessionRecord, SessionSummary, TurnRecord
+from autoglm_demo.qa.replay import Comparison, TextDiff
+from autoglm_demo.ui.conversation import Status, Turn
+from autoglm_demo.ui.i18n import text
+from autoglm_demo.ui.view import ChatbotMessage, render
+
+_DIFF_STYLE = {
+    "delete": "background:#fdd;color:#900;text-decoration:line-through",
+    "insert": "background:#dfd;color:#060",
+}
+_CELL = "vertical-align:top;padding:6px;border-bottom:1px solid #ddd;white-space:pre-wrap"
+_COLUMNS = (
+    "qa_col_started",
+    "qa_col_title",
+    "qa_col_turns",
+    "qa_col_models",
+    "qa_col_precisions",
+    "qa_good",
+    "qa_bad",
+    "qa_col_replay_of",
+    "qa_col_id",
+)
+
+
+def session_table(summaries: list[SessionSummary], locale: str) -> dict[str, Any]:
+    """The Dataframe's value; the session id is the last column (opening reads it there)."""
+    headers = [text(key, locale) for key in _COLUMNS]
+    rows = [
+        [
+            f"{s.created_at:%Y-%m-%d %H:%M}",
+            s.title,
+            s.turns,
+            ", ".join(s.models),
+            ", ".join(s.precisions),
+            s.good,
+            s.bad,
+            s.replay_of or "",
+            s.id,
+        ]
+        for s in summaries
+    ]
+    return {"headers": headers, "data": rows}
+
+
+def session_header(session: SessionRecord, locale: str) -> str:
+    header = text("qa_session_header", locale).format(
+        id=session.id, started=f"{session.created_at:%Y-%m-%d %H:%M}", turns=len(session.turns)
+    )
+    if session.replay_of:
+        header += ", " + text("qa_replay_header", locale).format(id=session.replay_of)
+    return header
+
+
+def transcript(session: SessionRecord, media: MediaFolder, locale: str) -> list[ChatbotMessage]:
+    """The session as the chat showed it, with each answer's feedback after it."""
+    messages: list[ChatbotMessage] = []
+    for record in session.turns:
+        messages.extend(render([_as_shown(record, media, locale)], locale))
+        if record.feedback:
+            messages.append(_feedback(record.feedback, locale))
+    return messages
+
+
+def _as_shown(record: TurnRecord, media: MediaFolder, locale: str) -> Turn:
+    found = [(ref, media.path(ref)) for ref in record.images]
+    audio = media.path(record.audio)
+    turn = record.as_turn([path for _, path in found if path], audio)
+    missing = [ref.name for ref, path in found if path is None]
+    if record.audio and audio is None:
+        missing.append(record.audio.name)
+    if missing:
+        turn.text += f"\n\n({text('qa_not_stored', locale)}: {', '.join(missing)})"
+    return turn
+
+
+def _feedback(feedback: Feedback, locale: str) -> ChatbotMessage:
+    verdict = text("qa_good" if feedback.rating is Rating.GOOD else "qa_bad", locale)
+    return {
+        "role": "assistant",
+        "content": feedback.comment or verdict,
+        "metadata": {"title": f"{text('qa_feedback', locale)}: {verdict}"},
+    }
+
+
+def comparison_html(comparisons: list[Comparison], before: str, after: str, locale: str) -> str:
+    """A table: each question with its old and new answers, their metrics, and the diff."""
+    changed = sum(c.answer_diff.changed for c in comparisons)
+    summary = text("qa_changed", locale).format(changed=changed, total=len(comparisons))
+    head = "".join(
+        f"<th style='{_CELL}'>{html.escape(title)}</th>"
+        for title in (
+            "#",
+            text("qa_question", locale),
+            f"{text('qa_before', locale)}: {before}",
+            f"{text('qa_after', locale)}: {after}",
+        )
+    )
+    rows = "".join(_comparison_rows(number, c, locale) for number, c in enumerate(comparisons, 1))
+    return (
+        f"<div id='qa-comparison-table'><p><b>{html.escape(summary)}</b></p>"
+        f"<table style='width:100%;border-collapse:collapse'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{rows}</tbody></table></div>"
+    )
+
+
+def _comparison_rows(number: int, comparison: Comparison, locale: str) -> str:
+    question = html.escape(comparison.question)
+    if comparison.images_missing:
+        note = text("qa_images_missing", locale).format(count=comparison.images_missing)
+        question += f"<br><i>{html.escape(note)}</i>"
+    answers = (
+        f"<tr><td style='{_CELL}'>{number}</td><td style='{_CELL}'>{question}</td>"
+        f"<td style='{_CELL}'>{_answer_cell(comparison.old, locale)}</td>"
+        f"<td style='{_CELL}'>{_answer_cell(comparison.new, locale)}</td></tr>"
+    )
+    title = html.escape(text("qa_diff", locale))
+    changes = _diff_html(comparison.answer_diff, locale)
+    diff = (
+        f"<tr><td style='{_CELL}'></td><td style='{_CELL}'>{title}</td>"
+        f"<td colspan='2' class='qa-diff' style='{_CELL}'>{changes}</td></tr>"
+    )
+    return answers + diff
+
+
+def _answer_cell(turn: Turn, locale: str) -> str:
+    parts = []
+    if turn.reasoning:
+        parts.append(
+            f"<details><summary>{html.escape(text('reasoning', locale))}</summary>"
+            f"{html.escape(turn.reasoning)}</details>"
+        )
+    parts.append(html.escape(turn.answer))
+    if turn.error:
+        parts.append(f"<b>{html.escape(text('error', locale))}:</b> {html.escape(turn.error)}")
+    if turn.status is Status.STOPPED:
+        parts.append(f"<i>{html.escape(text('stopped', locale))}</i>")
+    if turn.metrics:
+        # The footer is Markdown for the chat; here its code ticks would show as they are.
+        footer = turn.metrics.footer(locale).replace("`", "")
+        parts.append(f"<sub>{html.escape(footer)}</sub>")
+    return "<br>".join(parts)
+
+
+def _diff_html(diff: TextDiff, locale: str) -> str:
+    if not diff.changed:
+        return f"<i>{html.escape(text('qa_unchanged', locale))}</i>"
+    spans = "".join(
+        f"<span style='{_DIFF_STYLE[kind]}'>{html.escape(part)}</span>"
+        if kind in _DIFF_STYLE
+        else html.escape(part)
+        for kind, part in diff.segments
+    )
+    return (
+        f"{spans}<br><sub>{html.escape(text('qa_similarity', locale))} {diff.similarity:.0%}</sub>"
+    )
