@@ -120,6 +120,22 @@ class Settings:
         "Page: put the transcript of a recording into the input box for editing, instead of "
         "sending it straight away (the page has a switch for this too).",
     )
+    qa: bool = _option(
+        False,
+        "Page: QA mode; every turn is recorded for the QA tab from the start (the page has a "
+        "recording switch for this too).",
+    )
+    qa_db: str | None = _option(
+        None,
+        "Page only: SQLAlchemy URL of the QA-session database (sqlite:///PATH or "
+        "postgresql://USER:PASSWORD@HOST/DB, which several replicas can share). Empty: "
+        "qa.sqlite3 in the cache folder.",
+    )
+    qa_store_media: bool = _option(
+        False,
+        "Page: keep the screenshots and recordings of recorded turns in the QA database "
+        "(otherwise only their names and hashes).",
+    )
     backend_url: str | None = _option(
         None,
         "Page only: an OpenAI-compatible /v1 URL (vLLM, SGLang, another instance) to use "

@@ -8,6 +8,7 @@ sentence spoken by espeak-ng, and speaks to the embedded page.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,3 +144,25 @@ def test_microphone_recording_becomes_the_question(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "page-voice.png"), full_page=True)
     browser.close()
+
+
+def test_compare_tab_answers_with_two_variants_side_by_side(browser: Browser, embedded_page: str) -> None:
+    page = open_page(browser, embedded_page)
+    # The chat's settings list the variants with their memory and the reason for the default.
+    expect(page.locator("#variants-info")).to_contain_text("torch dynamic int8")
+    page.get_by_role("tab", name="Compare").click()
+    expect(page.locator("#variant-a input")).to_have_value(
+        re.compile(r"^full · transformers · \d+ KiB — autoglm-phone-9b$"), timeout=10_000
+    )
+    page.locator("#variant-b input").click()
+    page.get_by_role("option", name="autoglm-phone-9b-int8").click()
+    page.locator("#compare-message textarea").fill("Where is the search box?")
+    page.locator("#compare-message textarea").press("Enter")
+    for pane in ("#compare-a", "#compare-b"):
+        expect(page.locator(pane)).to_contain_text("first token", timeout=90_000)
+    expect(page.locator("#compare-a")).to_contain_text('do(action="Tap", element=[500,100])')
+    expect(page.locator("#compare-a")).to_contain_text("autoglm-phone-9b")
+    expect(page.locator("#compare-b")).to_contain_text("autoglm-phone-9b-int8")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "page-compare.png"), full_page=True)
+    page.close()

@@ -3,11 +3,15 @@ and the page at /, which talks to whichever backend through the OpenAI API."""
 
 from __future__ import annotations
 
+import atexit
+
 import gradio as gr
 from fastapi import FastAPI
 
 from autoglm_demo.cli import build_pool
 from autoglm_demo.client import BackendClient
+from autoglm_demo.qa.recorder import Recorder
+from autoglm_demo.qa.store import QaStore, QaStoreError, default_url
 from autoglm_demo.server.app import create_app
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech.service import Speech
@@ -28,6 +32,7 @@ def embedded_api_url(settings: Settings) -> str:
 
 
 def build_page_app(settings: Settings) -> FastAPI:
+    recorder = open_recorder(settings)  # first: a bad --qa-db fails before any model loads
     # One recogniser per process, loaded on first use: the embedded API's, or (remote
     # backend) the page's own, needed only if that backend cannot transcribe.
     speech = Speech(settings)
@@ -39,12 +44,23 @@ def build_page_app(settings: Settings) -> FastAPI:
     # One key setting: the embedded /v1 requires it, and a remote backend gets it.
     client = BackendClient(settings.backend_url or embedded_api_url(settings), settings.api_key)
     private_upload_dir()  # before the page is built: Gradio reads it then
-    demo = build_demo(client, settings, VoiceInput(client, speech))
+    demo = build_demo(client, settings, VoiceInput(client, speech), recorder)
     return gr.mount_gradio_app(
         app, demo, path="/", i18n=I18N, css=CSS, theme=gr.themes.Soft(), footer_links=["api"],
         auth=page_login(settings.page_auth),
         max_file_size=f"{settings.max_upload_mb}mb",
     )
+
+
+def open_recorder(settings: Settings) -> Recorder:
+    """The QA store (migrated to the current schema) and its writer, flushed at exit."""
+    try:
+        store = QaStore(settings.qa_db or default_url(settings.cache_dir))
+    except QaStoreError as error:
+        raise SystemExit(str(error)) from None
+    recorder = Recorder(store, store_media=settings.qa_store_media)
+    atexit.register(recorder.close)
+    return recorder
 
 
 def page_login(page_auth: str | None) -> tuple[str, str] | None:

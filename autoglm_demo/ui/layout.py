@@ -12,14 +12,18 @@ from typing import Any
 import gradio as gr
 
 from autoglm_demo.client import BackendClient, ChatOptions, TranscriptionFailed
+from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.settings import Settings
 from autoglm_demo.ui import handlers
+from autoglm_demo.ui.compare_tab import AnswerSettings, CompareTab
 from autoglm_demo.ui.conversation import Status, Turn
-from autoglm_demo.ui.i18n import label, locale_from_header, text
+from autoglm_demo.ui.i18n import label, request_locale, text
 from autoglm_demo.ui.models import Catalogue
+from autoglm_demo.ui.qa_tab import QaPage, build_feedback, build_qa_tab
 from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
 from autoglm_demo.ui.uploads import forget_session, private_upload_dir
 from autoglm_demo.ui.view import render
+from autoglm_demo.ui.widgets import message_box
 from autoglm_demo.ui.voice import VoiceInput
 
 CSS = """
@@ -34,24 +38,23 @@ EXAMPLES: list[dict[str, Any]] = [
 ]
 
 
-def _locale(request: gr.Request | None) -> str:
-    return locale_from_header(request.headers.get("accept-language") if request else None)
-
-
 class Page:
     """Event functions bound to one backend client."""
 
-    def __init__(self, client: BackendClient, default_model: str, voice: VoiceInput) -> None:
+    def __init__(
+        self, client: BackendClient, default_model: str, voice: VoiceInput, recorder: Recorder
+    ) -> None:
         self.client = client
         self.default_model = default_model
         self.voice_input = voice
+        self.recorder = recorder
         # Overlays go to the temp folder, which Gradio serves files from without extra setup.
         self.overlay_dir = private_upload_dir() / "overlays"
 
     def submit(
         self, turns: list[Turn], message: dict[str, Any] | None, audio: str | None, request: gr.Request
     ) -> tuple[Any, ...]:
-        locale = _locale(request)
+        locale = request_locale(request)
         if not handlers.accept_input(turns, message, audio):
             gr.Warning(text("empty_input", locale))
             return turns, gr.skip(), gr.skip(), gr.skip()
@@ -69,7 +72,7 @@ class Page:
         (review) or is sent at once."""
         if not audio:
             return turns, gr.skip(), gr.skip(), gr.skip()
-        locale = _locale(request)
+        locale = request_locale(request)
         try:
             box = await handlers.take_voice(self.voice_input, turns, message, audio, review=review)
         except TranscriptionFailed as error:
@@ -90,15 +93,25 @@ class Page:
         top_p: float,
         max_tokens: float,
         system_prompt: str,
+        qa_session: QaSession,
+        recording: bool,
         request: gr.Request,
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        locale = _locale(request)
+        locale = request_locale(request)
         model = model or self.default_model
         options = ChatOptions(
             temperature=temperature, top_p=top_p, max_tokens=int(max_tokens), enable_thinking=thinking
         )
-        settings = handlers.Request(model, catalogue.precision(model), system_prompt, options)
-        async for current in handlers.stream_answer(self.client, turns, settings, self.overlay_dir):
+        settings = handlers.Request(
+            model, catalogue.precision(model), system_prompt, options, catalogue.weight_bytes(model)
+        )
+        def record(finished: list[Turn]) -> None:
+            self.recorder.record(qa_session, finished, settings)
+
+        answers = handlers.stream_answer(
+            self.client, turns, settings, self.overlay_dir, record if recording else None
+        )
+        async for current in answers:
             yield render(current, locale)
 
     async def submit_and_answer(
@@ -113,6 +126,8 @@ class Page:
         top_p: float,
         max_tokens: float,
         system_prompt: str,
+        qa_session: QaSession,
+        recording: bool,
         request: gr.Request,
     ) -> AsyncIterator[tuple[Any, ...]]:
         """Show the question, then stream its answer, in one event.
@@ -125,34 +140,35 @@ class Page:
         if turns and turns[-1].status is Status.WAITING:
             answers = self.answer(
                 turns, catalogue, model, thinking, temperature, top_p, max_tokens, system_prompt,
-                request,
+                qa_session, recording, request,
             )
             async for chat in answers:
                 yield turns, chat, gr.skip(), gr.skip()
 
     def show(self, turns: list[Turn], request: gr.Request) -> list[dict[str, Any]]:
-        return render(turns, _locale(request))
+        return render(turns, request_locale(request))
 
     def regenerate(self, turns: list[Turn], request: gr.Request) -> list[dict[str, Any]]:
-        locale = _locale(request)
+        locale = request_locale(request)
         if not handlers.prepare_regenerate(turns):
             gr.Warning(text("nothing_to_regenerate", locale))
         return render(turns, locale)
 
     def undo(self, turns: list[Turn], request: gr.Request) -> tuple[Any, ...]:
         restored = handlers.undo(turns)
-        return render(turns, _locale(request)), restored if restored else gr.skip()
+        return render(turns, request_locale(request)), restored if restored else gr.skip()
 
     def clear(self, turns: list[Turn]) -> list[dict[str, Any]]:
         turns.clear()
         return []
 
     async def refresh_models(self, selected: str | None, request: gr.Request) -> tuple[Any, ...]:
-        locale = _locale(request)
+        locale = request_locale(request)
         catalogue, problem = await handlers.fetch_catalogue(self.client)
         selected = selected if catalogue.family_of(selected) else None
         family = catalogue.family_of(selected) or next(iter(catalogue.families()), None)
         variants = catalogue.variants(family) or [(self.default_model, self.default_model)]
+        picked = selected or catalogue.default_variant(family) or variants[0][1]
         status = f"{text('backend', locale)}: `{self.client.base_url}`"
         if problem:
             status += f" — {text('models_unreachable', locale)}: {problem}"
@@ -161,22 +177,36 @@ class Page:
         return (
             catalogue,
             gr.Dropdown(choices=catalogue.families(), value=family),
-            gr.Radio(choices=variants, value=selected or variants[0][1]),
+            gr.Radio(choices=variants, value=picked),
+            _variants_info(catalogue, family, locale),
             status,
         )
 
-    def pick_family(self, catalogue: Catalogue, family: str | None) -> gr.Radio:
+    def pick_family(self, catalogue: Catalogue, family: str | None, request: gr.Request) -> tuple[Any, ...]:
         variants = catalogue.variants(family)
         if not variants:
-            return gr.skip()
-        return gr.Radio(choices=variants, value=variants[0][1])
+            return gr.skip(), gr.skip()
+        info = _variants_info(catalogue, family, request_locale(request))
+        return gr.Radio(choices=variants, value=catalogue.default_variant(family)), info
 
 
-def build_demo(client: BackendClient, settings: Settings, voice: VoiceInput) -> gr.Blocks:
-    page = Page(client, settings.primary_model_name, voice)
+def _variants_info(catalogue: Catalogue, family: str | None, locale: str) -> str:
+    """The family's variants with their memory and quality, and why the default is picked."""
+    table = catalogue.variant_table(family)
+    return f"{table}\n\n<sub>{text('default_variant_reason', locale)}</sub>" if table else ""
+
+
+def build_demo(
+    client: BackendClient, settings: Settings, voice: VoiceInput, recorder: Recorder
+) -> gr.Blocks:
+    page = Page(client, settings.primary_model_name, voice, recorder)
+    qa_page = QaPage(recorder, client, private_upload_dir())
     with gr.Blocks(title="AutoGLM-Phone-9B demo") as demo:
         turns = gr.State([], delete_callback=forget_session)
         catalogue = gr.State(Catalogue())
+        # A function, which Gradio calls for every browser session: each gets a QA session.
+        # (Not the class itself, which Gradio would take for a dataclass value.)
+        qa_session = gr.State(lambda: QaSession())
         gr.Markdown("# " + label("title"), elem_id="title")
         gr.Markdown(label("subtitle"))
         with gr.Tabs(elem_id="tabs"):
@@ -188,16 +218,10 @@ def build_demo(client: BackendClient, settings: Settings, voice: VoiceInput) -> 
                             elem_id="chatbot",
                             height=640,
                             buttons=["copy", "copy_all"],
-                            feedback_options=None,
+                            feedback_options=("Like", "Dislike"),
                         )
-                        message = gr.MultimodalTextbox(
-                            elem_id="message",
-                            show_label=False,
-                            placeholder=label("input_placeholder"),
-                            file_types=["image"],
-                            file_count="multiple",
-                            sources=["upload"],
-                        )
+                        build_feedback(qa_page, chatbot, turns, qa_session)
+                        message = message_box("message")
                         with gr.Row(elem_id="answer-controls"):
                             stop = gr.Button(label("stop"), variant="stop", elem_id="stop")
                             regenerate = gr.Button(label("regenerate"), elem_id="regenerate")
@@ -214,11 +238,16 @@ def build_demo(client: BackendClient, settings: Settings, voice: VoiceInput) -> 
                         review = gr.Checkbox(
                             label=label("voice_review"), value=settings.voice_review, elem_id="voice-review"
                         )
+                        recording = gr.Checkbox(
+                            label=label("qa_recording"), info=label("qa_recording_info"),
+                            value=settings.qa, elem_id="qa-recording",
+                        )
                         with gr.Accordion(label("settings"), open=True):
                             with gr.Row():
                                 family = gr.Dropdown(label=label("model"), choices=[], scale=4)
                                 refresh = gr.Button(label("refresh_models"), scale=1, size="sm")
                             precision = gr.Radio(label=label("precision"), choices=[], elem_id="precision")
+                            variants_info = gr.Markdown(elem_id="variants-info")
                             thinking = gr.Checkbox(label=label("thinking"), value=True)
                             temperature = gr.Slider(0, 2, value=0.7, step=0.05, label=label("temperature"))
                             top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label=label("top_p"))
@@ -226,12 +255,26 @@ def build_demo(client: BackendClient, settings: Settings, voice: VoiceInput) -> 
                             system_prompt = gr.Textbox(label=label("system_prompt"), lines=3)
                         backend = gr.Markdown(elem_classes=["backend-status"], elem_id="backend-status")
 
-        model_outputs = [catalogue, family, precision, backend]
-        demo.load(page.refresh_models, [precision], model_outputs)
-        refresh.click(page.refresh_models, [precision], model_outputs)
-        family.input(page.pick_family, [catalogue, family], [precision])
+            with gr.Tab(label("tab_compare"), id="compare"):
+                answer_settings = AnswerSettings(thinking, temperature, top_p, max_tokens, system_prompt)
+                compare_tab = CompareTab(client, page.overlay_dir)
+                compare_tab.build(catalogue, answer_settings)
 
-        answer_inputs = [turns, catalogue, precision, thinking, temperature, top_p, max_tokens, system_prompt]
+            with gr.Tab(label("tab_qa"), id="qa") as qa_tab:
+                build_qa_tab(qa_page, qa_tab, catalogue, precision)
+
+        model_outputs = [catalogue, family, precision, variants_info, backend]
+        for listing in (
+            demo.load(page.refresh_models, [precision], model_outputs),
+            refresh.click(page.refresh_models, [precision], model_outputs),
+        ):
+            listing.then(compare_tab.show_choices, [catalogue], compare_tab.choice_outputs)
+        family.input(page.pick_family, [catalogue, family], [precision, variants_info])
+
+        answer_inputs = [
+            turns, catalogue, precision, thinking, temperature, top_p, max_tokens, system_prompt,
+            qa_session, recording,
+        ]
 
         def then_answer(event: gr.events.Dependency) -> gr.events.Dependency:
             """Stream the answer after `event`; re-render once it ends, even when stopped."""
