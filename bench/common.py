@@ -66,8 +66,9 @@ def offline_env(cache_dir: Path) -> dict[str, str]:
 @contextmanager
 def server_process(
     args: Sequence[str], ready_url: str, env: dict[str, str], *, timeout_s: float = 300
-) -> Iterator[None]:
-    """Start a server, wait (bounded) until `ready_url` answers 200, and stop it afterwards."""
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server, wait (bounded) until `ready_url` answers 200, and stop it afterwards.
+    Yields the process (its pid, for measuring its memory)."""
     assert_loopback(ready_url)
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(
@@ -75,7 +76,7 @@ def server_process(
         )
         try:
             _wait_ready(process, ready_url, timeout_s, log)
-            yield
+            yield process
         finally:
             process.terminate()
             try:
