@@ -13,6 +13,7 @@ decoder, so a Chinese character split over two tokens is never emitted half-way.
 from __future__ import annotations
 
 import codecs
+import ctypes
 import logging
 import os
 import random
@@ -51,7 +52,7 @@ class LlamaCppRuntime:
         import llama_cpp
 
         self.llm = llm
-        self._is_end = lambda token: bool(llama_cpp.llama_token_is_eog(llm._model.vocab, token))
+        self._is_end = lambda token: bool(llama_cpp.llama_vocab_is_eog(llm._model.vocab, token))
         metadata = llm.metadata
         self._template = metadata.get("tokenizer.chat_template")
         self._bos = _token_text(llm, llm.token_bos())
@@ -165,16 +166,30 @@ class LlamaCppRuntime:
 
 
 def _trained_context(gguf: Path) -> int:
-    """The context length the model was trained for, read from the file's metadata
-    without loading its weights (a vocabulary-only load takes a tenth of a second)."""
-    from llama_cpp import Llama
+    """The context length the model was trained for, read from the file's metadata with a
+    vocabulary-only load (a tenth of a second; no tensors, no context, no warnings)."""
+    import llama_cpp
 
-    probe = Llama(str(gguf), vocab_only=True, n_ctx=1, verbose=False)
+    # llama-cpp-python routes llama.cpp's log through this logger; keep the load quiet.
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    model = llama_cpp.llama_model_load_from_file(str(gguf).encode(), params)
+    if not model:
+        raise ValueError(f"llama.cpp cannot read {gguf}")
     try:
-        metadata = probe.metadata
-        return int(metadata.get(f"{metadata.get('general.architecture')}.context_length", 4096))
+        architecture = _metadata(model, b"general.architecture")
+        return int(_metadata(model, architecture + b".context_length") or 4096)
     finally:
-        probe.close()
+        llama_cpp.llama_model_free(model)
+
+
+def _metadata(model: Any, key: bytes) -> bytes:
+    import llama_cpp
+
+    value = ctypes.create_string_buffer(256)
+    llama_cpp.llama_model_meta_val_str(model, key, value, len(value))
+    return value.value
 
 
 def _token_text(llm: Any, token: int) -> str:
