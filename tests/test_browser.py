@@ -56,9 +56,15 @@ def test_question_with_screenshot_streams_reasoning_answer_and_overlay(browser: 
     expect(chat).to_contain_text("first token", timeout=10_000)  # the metrics footer
     reasoning = chat.get_by_text("Reasoning")
     expect(reasoning).to_be_visible()
-    if not chat.get_by_text("The user wants to search.").is_visible():
-        reasoning.click()  # a finished trace is collapsed; it opens on click
-    expect(chat.get_by_text("The user wants to search.")).to_be_visible()
+    trace = chat.get_by_text("The user wants to search.")
+    # A finished trace collapses, and a click opens it; the collapse can land just after a
+    # check, so check again after each click (bounded).
+    for _ in range(3):
+        if trace.is_visible():
+            break
+        reasoning.click()
+        page.wait_for_timeout(500)
+    expect(trace).to_be_visible()
     # The question's screenshot and the answer's overlay with the tap drawn on it.
     expect(chat.locator("img")).to_have_count(2, timeout=10_000)
     ARTIFACTS.mkdir(exist_ok=True)

@@ -149,6 +149,25 @@ def test_a_variant_loading_does_not_hold_up_the_others(tiny_llama_dir: Path) -> 
         assert waiting.result().status_code == 200
 
 
+def test_a_byte_budget_unloads_what_does_not_fit(tiny_llama_dir: Path) -> None:
+    specs = variant_specs(Settings(model=str(tiny_llama_dir), device="cpu"))
+    variants = [Variant((spec.precision,), spec) for spec in specs]
+    full_bytes = sum(path.stat().st_size for path in specs[0].files())
+    # Room for full precision and a little more, but not for a second variant beside it.
+    pool = VariantPool(
+        variants,
+        variants[0],
+        lambda spec: Engine(spec.load),
+        admission=Admission(),
+        max_bytes=full_bytes + 1000,
+    )
+    with serve_app(create_app(Settings(), pool)) as base:
+        assert _ask(base, "full").status_code == 200
+        assert _ask(base, "int8").status_code == 200
+        states = {name: card["status"] for name, card in _cards(base).items()}
+    assert states == {"full": "unloaded", "int8": "ready", "int4": "unloaded"}
+
+
 @pytest.mark.slow
 class TestOfflineDefaultVariants:
     @pytest.fixture(scope="class")
