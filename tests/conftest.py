@@ -95,6 +95,21 @@ def tagged_model_dir(models_dir: Path) -> Path:
     return train_tiny_tagged_model(models_dir / "tagged", TAGGED_REPLY)
 
 
+@pytest.fixture(scope="module")
+def tagged_backend(tagged_model_dir: Path) -> Iterator[str]:
+    """The /v1 URL of a server whose model thinks, then taps (TAGGED_REPLY)."""
+    with serve_app(app_for(tagged_model_dir, device="cpu")) as base:
+        yield base + "/v1"
+
+
+@pytest.fixture(scope="module")
+def random_backend(tiny_llama_dir: Path) -> Iterator[str]:
+    """The /v1 URL of a server with a random tiny model: it talks until max_tokens, long
+    enough to be stopped, and its answers differ from the tagged model's."""
+    with serve_app(app_for(tiny_llama_dir, device="cpu")) as base:
+        yield base + "/v1"
+
+
 @pytest.fixture(scope="session")
 def offline_cache_dir() -> Path:
     """The real cache folder, so the offline default's one-time conversion is shared."""

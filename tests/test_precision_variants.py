@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -168,12 +168,15 @@ def test_a_byte_budget_unloads_what_does_not_fit(tiny_llama_dir: Path) -> None:
     assert states == {"full": "unloaded", "int8": "ready", "int4": "unloaded"}
 
 
+@pytest.fixture(scope="module")
+def base(offline_cache_dir: Path) -> Iterator[str]:
+    """The offline default with every variant allowed to stay loaded."""
+    with serve_app(app_for(None, cache_dir=offline_cache_dir, max_loaded_variants=0)) as url:
+        yield url
+
+
 @pytest.mark.slow
 class TestOfflineDefaultVariants:
-    @pytest.fixture(scope="class")
-    def base(self, offline_cache_dir: Path):  # type: ignore[no-untyped-def]
-        with serve_app(app_for(None, cache_dir=offline_cache_dir, max_loaded_variants=0)) as url:
-            yield url
 
     def test_the_page_default_is_int8_on_llama_cpp(self, base: str) -> None:
         cards = _cards(base)

@@ -22,23 +22,9 @@ from autoglm_demo.ui.app import open_recorder
 from autoglm_demo.ui.conversation import Status, Turn
 from autoglm_demo.ui.qa_tab import QaPage
 from autoglm_demo.ui.view import render
-from tests.conftest import app_for, serve_app
 from tests.qa_support import finished_turn, screenshot
 
 OPTIONS = ChatOptions(temperature=0, max_tokens=200, seed=1)
-
-
-@pytest.fixture(scope="module")
-def tagged_backend(tagged_model_dir: Path) -> Iterator[str]:
-    with serve_app(app_for(tagged_model_dir, device="cpu")) as base:
-        yield base + "/v1"
-
-
-@pytest.fixture(scope="module")
-def talking_backend(tiny_llama_dir: Path) -> Iterator[str]:
-    """A random tiny model: it talks until max_tokens, long enough to be stopped."""
-    with serve_app(app_for(tiny_llama_dir, device="cpu")) as base:
-        yield base + "/v1"
 
 
 @pytest.fixture
@@ -74,7 +60,7 @@ def test_the_page_refuses_to_start_on_a_bad_database_url() -> None:
 
 
 def test_every_turn_is_recorded_with_its_inputs_request_answer_and_metrics(
-    tagged_backend: str, talking_backend: str, recorder: Recorder, tmp_path: Path
+    tagged_backend: str, random_backend: str, recorder: Recorder, tmp_path: Path
 ) -> None:
     shot = screenshot(tmp_path / "home.png")
     clip = tmp_path / "clip.wav"
@@ -84,7 +70,7 @@ def test_every_turn_is_recorded_with_its_inputs_request_answer_and_metrics(
     asked: list[handlers.Request] = []
 
     async def scenario() -> None:
-        tagged, talker = BackendClient(tagged_backend), BackendClient(talking_backend)
+        tagged, talker = BackendClient(tagged_backend), BackendClient(random_backend)
         for turn in (
             Turn("Where is the search box?", images=[str(shot)]),
             Turn("And then?"),

@@ -20,7 +20,6 @@ from autoglm_demo.qa.store import QaStore
 from autoglm_demo.ui import handlers
 from autoglm_demo.ui.conversation import Turn
 from autoglm_demo.ui.qa_tab import QaPage
-from tests.conftest import app_for, serve_app
 from tests.qa_support import screenshot
 
 TAP = 'do(action="Tap", element=[500,100])'
@@ -40,19 +39,6 @@ class Listening(BackendClient):
         self.sent.append(messages)
         async for event in super().stream_chat(model, messages, options):
             yield event
-
-
-@pytest.fixture(scope="module")
-def tagged_backend(tagged_model_dir: Path) -> Iterator[str]:
-    with serve_app(app_for(tagged_model_dir, device="cpu")) as base:
-        yield base + "/v1"
-
-
-@pytest.fixture(scope="module")
-def other_backend(tiny_llama_dir: Path) -> Iterator[str]:
-    """Another model under the same name: a random one, so its answers differ."""
-    with serve_app(app_for(tiny_llama_dir, device="cpu")) as base:
-        yield base + "/v1"
 
 
 def record_session(backend: str, recorder: Recorder, questions: list[Turn]) -> SessionRecord:
@@ -123,13 +109,13 @@ def test_text_diff_by_word_and_by_chinese_character() -> None:
 
 
 def test_replay_on_another_model_shows_what_changed_with_new_answers_as_history(
-    tagged_backend: str, other_backend: str, recorder: Recorder, tmp_path: Path
+    tagged_backend: str, random_backend: str, recorder: Recorder, tmp_path: Path
 ) -> None:
     original = record_session(
         tagged_backend, recorder, [Turn("Where is search?"), Turn("And now?")]
     )
     assert [t.answer for t in original.turns] == [TAP, TAP]
-    listening = Listening(other_backend)
+    listening = Listening(random_backend)
     media = MediaFolder(recorder.store, tmp_path / "media")
     comparisons, replaying = run_replay(listening, original, media, recorder)
 
@@ -205,10 +191,10 @@ def test_replay_sends_stored_screenshots_and_says_which_were_not_stored(
 
 
 def test_the_qa_tab_replays_the_opened_session_and_shows_it_again_later(
-    tagged_backend: str, other_backend: str, recorder: Recorder, tmp_path: Path
+    tagged_backend: str, random_backend: str, recorder: Recorder, tmp_path: Path
 ) -> None:
     original = record_session(tagged_backend, recorder, [Turn("Where is search?")])
-    qa = QaPage(recorder, BackendClient(other_backend), tmp_path)
+    qa = QaPage(recorder, BackendClient(random_backend), tmp_path)
 
     async def replay_in_tab() -> list[str]:
         catalogue, _ = await handlers.fetch_catalogue(qa.client)
