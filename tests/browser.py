@@ -17,6 +17,11 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
+# Every page event goes through Gradio's queue, and on two busy cores a toast or a
+# re-render has been seen to take more than Playwright's default 5 s. This is how long an
+# expectation may wait, a bound and not a measurement: a passing one returns at once.
+expect.set_options(timeout=20_000)
+
 
 def open_page(browser: Browser, url: str, locale: str = "en-US") -> Page:
     page = browser.new_page(locale=locale, viewport={"width": 1400, "height": 1000})
