@@ -113,7 +113,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             source,
             "full",
             f"transformers {str(full_dtype).removeprefix('torch.')} "
-            f"(the shipped {offline_default.REQUANTIZED_FROM} weights, dequantized)",
+            f"(the shipped {offline_default.SHIPPED_QUANT} weights, dequantized)",
             "transformers",
             lambda: sorted(offline_default.export_path(settings.cache_dir).glob("*.safetensors")),
             load_full,
@@ -122,7 +122,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
         "int8": VariantSpec(
             source,
             "int8",
-            f"llama.cpp Q8_0, requantized from the shipped {offline_default.REQUANTIZED_FROM}",
+            f"llama.cpp Q8_0, requantized from the shipped {offline_default.SHIPPED_QUANT}",
             "llama.cpp",
             lambda: _existing(offline_default.requantized_path(settings.cache_dir, "Q8_0")),
             load_gguf(q8_0, "Q8_0"),
@@ -131,10 +131,10 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
         "int4": VariantSpec(
             source,
             "int4",
-            f"llama.cpp {offline_default.REQUANTIZED_FROM} (the shipped file)",
+            f"llama.cpp {offline_default.SHIPPED_QUANT} (the shipped file)",
             "llama.cpp",
             lambda: [shipped()],
-            load_gguf(shipped, offline_default.REQUANTIZED_FROM),
+            load_gguf(shipped, offline_default.SHIPPED_QUANT),
             quality.get("int4"),
         ),
     }

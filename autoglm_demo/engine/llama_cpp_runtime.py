@@ -35,8 +35,6 @@ from autoglm_demo.engine.types import (
     TextDelta,
 )
 
-log = logging.getLogger(__name__)
-
 MAX_CONTEXT = 8192
 """The KV cache is allocated up front for the whole context; past this it costs more memory
 than a demo conversation uses (a 64k-context 9B model would reserve gigabytes)."""

