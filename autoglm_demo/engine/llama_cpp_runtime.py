@@ -1,12 +1,14 @@
 """The llama.cpp runtime: GGUF files on the CPU, through llama-cpp-python.
 
 On a CPU, llama.cpp's quantized kernels read 4-bit or 8-bit weights straight from memory,
-which is where decoding spends its time; transformers would dequantize them first. So the
-quantized variants run here, and full precision stays on transformers.
+which is where decoding spends its time; transformers would dequantize them first. So GGUF
+variants run here: the offline default's int8 and int4, and its full precision as F32,
+which needs no torch at all.
 
-The chat template comes from the GGUF file's own metadata and is rendered with
-transformers' jinja renderer, so `enable_thinking` and other template arguments behave as
-they do on the transformers runtime. Text is decoded from bytes with an incremental UTF-8
+The chat template comes from the GGUF file's own metadata and is rendered by
+llama-cpp-python's Jinja2 formatter, which follows transformers' renderer (the same sandbox,
+extensions and `tojson`), so `enable_thinking` and other template arguments behave as they
+do on the transformers runtime. Text is decoded from bytes with an incremental UTF-8
 decoder, so a Chinese character split over two tokens is never emitted half-way.
 """
 
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import codecs
 import ctypes
-import logging
 import os
 import random
 import threading
@@ -22,8 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from transformers.utils.chat_template_utils import render_jinja_template
-
+from autoglm_demo.engine.llama_cpp_log import import_llama_cpp
 from autoglm_demo.engine.types import (
     ChatMessage,
     ContextLengthExceeded,
@@ -47,14 +47,20 @@ def available_threads() -> int:
 
 class LlamaCppRuntime:
     def __init__(self, llm: Any, source: str, dtype: str) -> None:
-        import llama_cpp
+        llama_cpp = import_llama_cpp()
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.llm = llm
         self._is_end = lambda token: bool(llama_cpp.llama_vocab_is_eog(llm._model.vocab, token))
         metadata = llm.metadata
-        self._template = metadata.get("tokenizer.chat_template")
-        self._bos = _token_text(llm, llm.token_bos())
-        self._eos = _token_text(llm, llm.token_eos())
+        template = metadata.get("tokenizer.chat_template")
+        if template is None:
+            raise ValueError(f"{source} has no chat template, so it cannot serve chat requests")
+        self._format = Jinja2ChatFormatter(
+            template,
+            eos_token=_token_text(llm, llm.token_eos()),
+            bos_token=_token_text(llm, llm.token_bos()),
+        )
         self.info = ModelInfo(
             source=source,
             architecture=metadata.get("general.architecture", "unknown"),
@@ -77,34 +83,23 @@ class LlamaCppRuntime:
         threads: int = 0,
         on_phase: Callable[[str], None] = lambda phase: None,
     ) -> LlamaCppRuntime:
-        from llama_cpp import Llama
-
         on_phase(f"loading {gguf.name} with llama.cpp")
         threads = threads or available_threads()
-        llm = Llama(
+        llm = import_llama_cpp().Llama(
             str(gguf),
             n_ctx=min(_trained_context(gguf), MAX_CONTEXT),
             n_threads=threads,
             n_threads_batch=threads,
             verbose=False,
         )
-        runtime = cls(llm, source, dtype)
-        if runtime._template is None:
-            raise ValueError(f"{gguf} has no chat template, so it cannot serve chat requests")
-        return runtime
+        return cls(llm, source, dtype)
 
     def prepare(
         self, messages: list[ChatMessage], template_kwargs: dict[str, Any]
     ) -> PreparedPrompt:
-        rendered, _ = render_jinja_template(
-            conversations=[[{"role": m.role, "content": m.text} for m in messages]],
-            chat_template=self._template,
-            add_generation_prompt=True,
-            bos_token=self._bos,
-            eos_token=self._eos,
-            **template_kwargs,
-        )
-        text = rendered[0]
+        text = self._format(
+            messages=[{"role": m.role, "content": m.text} for m in messages], **template_kwargs
+        ).prompt
         ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         if len(ids) >= self.info.context_length:
             raise ContextLengthExceeded(
@@ -166,10 +161,7 @@ class LlamaCppRuntime:
 def _trained_context(gguf: Path) -> int:
     """The context length the model was trained for, read from the file's metadata with a
     vocabulary-only load (a tenth of a second; no tensors, no context, no warnings)."""
-    import llama_cpp
-
-    # llama-cpp-python routes llama.cpp's log through this logger; keep the load quiet.
-    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+    llama_cpp = import_llama_cpp()
     params = llama_cpp.llama_model_default_params()
     params.vocab_only = True
     model = llama_cpp.llama_model_load_from_file(str(gguf).encode(), params)
@@ -183,8 +175,7 @@ def _trained_context(gguf: Path) -> int:
 
 
 def _metadata(model: Any, key: bytes) -> bytes:
-    import llama_cpp
-
+    llama_cpp = import_llama_cpp()
     value = ctypes.create_string_buffer(256)
     llama_cpp.llama_model_meta_val_str(model, key, value, len(value))
     return value.value
