@@ -1,8 +1,9 @@
 """Precision benchmark: what the int8 and int4 variants of the offline default cost and buy.
 
 The offline default (SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF) is served at three
-precisions: `full` (transformers float32: the Q4_1 weights, dequantized), `int8` (llama.cpp
-Q8_0, requantized once from the Q4_1 file) and `int4` (llama.cpp on the Q4_1 file itself).
+precisions, all on llama.cpp: `full` (F32: the Q4_1 weights, dequantized once), `int8` (Q8_0,
+requantized once from the Q4_1 file) and `int4` (the Q4_1 file itself). transformers in
+float32, on the same dequantized weights, is the independent reference for `full`.
 For each one this measures:
 
 - size: the weight bytes /v1/models reports once it is loaded, and the peak resident memory
@@ -14,7 +15,8 @@ For each one this measures:
   ceiling of each variant is the measured read bandwidth / its weight bytes;
 - quality: teacher-forced over the shipped text bench/data/eval_text.txt, in windows of
   512 tokens (the same token ids and windows for every variant): each variant's perplexity,
-  and how often its top-1 next token equals full precision's;
+  and how often its top-1 next token equals full precision's; and full precision (and an
+  F16 file, to show why full is F32) against the transformers float32 reference;
 - for reference, the weight reconstruction error of per-tensor affine int8 (the seed's
   scheme) and of Q8_0, over every 2-D weight of the float32 export.
 
@@ -50,11 +52,12 @@ import torch
 
 from autoglm_demo.engine.llama_cpp_runtime import MAX_CONTEXT, available_threads
 from autoglm_demo.engine.offline_default import (
+    FULL_TYPE,
     GGUF_NAME,
-    exported_model_dir,
     requantized_gguf,
     shipped_gguf_path,
 )
+from autoglm_demo.shipped import build_once, fingerprint
 from bench.bench_backend import Measure, chat_body, read_bandwidth, run_rounds, summarise
 from bench.common import (
     DEFAULT_CACHE_DIR,
@@ -104,8 +107,36 @@ def parse_args() -> argparse.Namespace:
 
 
 def gguf_files(cache_dir: Path) -> dict[str, Path]:
-    """The files the quantized variants serve, exactly as the catalogue loads them."""
-    return {"int8": requantized_gguf(cache_dir, "Q8_0"), "int4": shipped_gguf_path()}
+    """The files the variants serve, exactly as the catalogue loads them."""
+    return {"full": requantized_gguf(cache_dir, FULL_TYPE),
+            "int8": requantized_gguf(cache_dir, "Q8_0"), "int4": shipped_gguf_path()}
+
+
+def reference_model_dir(cache_dir: Path) -> Path:
+    """The shipped GGUF as a float32 transformers model (safetensors), made once: the
+    reference that llama.cpp's full precision is checked against."""
+    gguf = shipped_gguf_path()
+    target = cache_dir / "models" / f"smollm2-135m-instruct-{fingerprint(gguf)}"
+    return build_once(target, lambda staging: _export(gguf, staging))
+
+
+def _export(gguf: Path, staging: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    quantized = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
+    # A GGUF-loaded model refuses save_pretrained; rebuild a plain one from its config.
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.architectures = [type(quantized).__name__]
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantized.state_dict())
+    plain.generation_config = quantized.generation_config
+    plain.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
 
 
 # -- quality: teacher-forced over the shipped text -------------------------------------------
@@ -147,7 +178,7 @@ def joined(parts: list[Predictions]) -> Predictions:
 
 
 def transformers_predictions(model_dir: Path, chunks: list[list[int]]) -> Predictions:
-    """Full precision, as the server runs it: transformers, float32, on the export."""
+    """The reference: transformers, float32, on the export."""
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
@@ -156,7 +187,7 @@ def transformers_predictions(model_dir: Path, chunks: list[list[int]]) -> Predic
 
 
 def llama_cpp_predictions(gguf: Path, chunks: list[list[int]], text: str) -> Predictions:
-    """A quantized variant on llama.cpp: every position's logits, one window at a time."""
+    """A variant on llama.cpp: every position's logits, one window at a time."""
     from llama_cpp import Llama
 
     threads = available_threads()
@@ -175,28 +206,33 @@ def llama_cpp_predictions(gguf: Path, chunks: list[list[int]], text: str) -> Pre
         llm.close()
 
 
-def measure_quality(model_dir: Path, ggufs: dict[str, Path]) -> dict[str, Any]:
-    """Perplexity and top-1 agreement with full precision, for every variant."""
+def measure_quality(model_dir: Path, ggufs: dict[str, Path], f16: Path) -> dict[str, Any]:
+    """Perplexity and top-1 agreement with full precision, for every variant; and how close
+    full precision (F32) and an F16 file come to the transformers float32 reference."""
     text = EVAL_TEXT.read_text(encoding="utf-8")
     ids = token_ids(model_dir, text)
     chunks = windows(ids)
-    predictions = {"full": transformers_predictions(model_dir, chunks)}
+    reference = transformers_predictions(model_dir, chunks)
     gc.collect()  # the float32 model goes before the servers start
-    for precision, gguf in ggufs.items():
-        predictions[precision] = llama_cpp_predictions(gguf, chunks, text)
-    full = predictions["full"]
+    predictions = {precision: llama_cpp_predictions(gguf, chunks, text)
+                   for precision, gguf in ggufs.items()}
     next_tokens = np.array([i for chunk in chunks for i in chunk[1:]])
-    figures = {
-        precision: {
+
+    def figures(p: Predictions, against: Predictions) -> dict[str, float]:
+        return {
             "perplexity": float(np.exp(p.nll.astype(np.float64).mean())),
-            "top1_agreement": float((p.top1 == full.top1).mean()),
+            "top1_agreement": float((p.top1 == against.top1).mean()),
             "top1_accuracy": float((p.top1 == next_tokens).mean()),  # against the text itself
-            "mean_abs_nll_difference": float(np.abs(p.nll - full.nll).mean()),
+            "mean_abs_nll_difference": float(np.abs(p.nll - against.nll).mean()),
         }
-        for precision, p in predictions.items()
-    }
+
+    candidates = {"F32 (full)": predictions["full"], "F16": llama_cpp_predictions(f16, chunks, text)}
     return {"tokens": len(ids), "windows": len(chunks), "predicted_positions": len(next_tokens),
-            "variants": figures}
+            "variants": {precision: figures(p, predictions["full"])
+                         for precision, p in predictions.items()},
+            "against_transformers_float32": {
+                "transformers float32": figures(reference, reference),
+                **{name: figures(p, reference) for name, p in candidates.items()}}}
 
 
 # -- weight reconstruction error: the seed's int8 scheme beside Q8_0 -------------------------
@@ -523,6 +559,7 @@ def report(rows: dict[str, dict[str, float]], summary: dict[str, dict[str, float
     )
     tensors = next(iter(errors.values()))
     return "\n".join([
+        quality_table(quality), "",
         size_speed, "",
         (f"Read bandwidth {max(bandwidth.values()):.1f} GB/s (numpy "
          f"{bandwidth['numpy_gb_s']:.1f}, torch {bandwidth['torch_gb_s']:.1f}); quality over "
@@ -533,6 +570,16 @@ def report(rows: dict[str, dict[str, float]], summary: dict[str, dict[str, float
         reconstruction, "",
         *[f"- {name}: {'met' if met else 'NOT met'} ({detail})" for name, met, detail in verdicts],
     ])
+
+
+def quality_table(quality: dict[str, Any]) -> str:
+    """Full precision (F32) and an F16 file beside the transformers float32 reference."""
+    return markdown_table(
+        ["against transformers float32", "perplexity", "top-1 agreement", "mean |NLL difference|"],
+        [[name, f"{f['perplexity']:.4f}", f"{f['top1_agreement']:.2%}",
+          f"{f['mean_abs_nll_difference']:.5f}"]
+         for name, f in quality["against_transformers_float32"].items()],
+    )
 
 
 def plot(rows: dict[str, dict[str, float]], summary: dict[str, dict[str, float]],
@@ -615,9 +662,9 @@ def write_quality(quality: dict[str, Any]) -> None:
 def main() -> None:
     args = parse_args()
     host = machine()  # before the run, so its load average is the machine's, not ours
-    model_dir, ggufs = exported_model_dir(args.cache_dir), gguf_files(args.cache_dir)
+    model_dir, ggufs = reference_model_dir(args.cache_dir), gguf_files(args.cache_dir)
     print("quality: teacher-forced perplexity and top-1 agreement", file=sys.stderr)
-    quality = measure_quality(model_dir, ggufs)
+    quality = measure_quality(model_dir, ggufs, requantized_gguf(args.cache_dir, "F16"))
     print("weight reconstruction error", file=sys.stderr)
     errors = reconstruction_error(model_dir)
     bandwidth = read_bandwidth(args.bandwidth_gib)
@@ -638,7 +685,7 @@ def main() -> None:
         "machine": host,
         "settings": {k: str(v) for k, v in vars(args).items()} | {"window": WINDOW,
                                                                   "threads": available_threads()},
-        "files": {"full": str(model_dir.name), **{p: g.name for p, g in ggufs.items()}},
+        "files": {"reference": str(model_dir.name), **{p: g.name for p, g in ggufs.items()}},
         "bandwidth": bandwidth,
         "variants": rows,
         "quality": quality,

@@ -5,11 +5,13 @@ the one that is fast on the device it runs on:
 
 | precision | offline default (CPU)              | --model, GPU          | --model, CPU          |
 | --------- | ---------------------------------- | --------------------- | --------------------- |
-| full      | transformers, float32              | transformers, bf16    | transformers, float32 |
+| full      | llama.cpp F32 (dequantized)        | transformers, bf16    | transformers, float32 |
 | int8      | llama.cpp Q8_0 (requantized)       | bitsandbytes LLM.int8 | torch dynamic int8    |
 | int4      | llama.cpp Q4_1 (the shipped file)  | bitsandbytes NF4      | bitsandbytes NF4      |
 
-Nothing is loaded here: a `VariantSpec` says how to load, and the variant pool decides when.
+Nothing is loaded here, and no runtime is imported: a `VariantSpec` says how to load, the
+variant pool decides when, and only then is llama.cpp or torch imported. So the offline
+default needs neither torch nor transformers installed.
 """
 
 from __future__ import annotations
@@ -18,18 +20,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_demo.engine import offline_default
-from autoglm_demo.engine.llama_cpp_runtime import LlamaCppRuntime
-from autoglm_demo.engine.transformers_runtime import (
-    Quantization,
-    TransformersRuntime,
-    resolve_device,
-    resolve_dtype,
-)
 from autoglm_demo.engine.types import Runtime
 from autoglm_demo.settings import Settings
+
+if TYPE_CHECKING:
+    from autoglm_demo.engine.transformers_runtime import Quantization
 
 PhaseCallback = Callable[[str], None]
 
@@ -89,58 +87,63 @@ def default_precision(settings: Settings, specs: list[VariantSpec]) -> str:
 
 def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
     source = model_source(settings)
+    shipped, shipped_quant = offline_default.shipped_gguf_path, offline_default.SHIPPED_QUANT
 
-    def exported() -> Path:
-        return offline_default.exported_model_dir(settings.cache_dir)
+    def made(quant_type: str) -> Callable[[], Path]:
+        return lambda: offline_default.requantized_gguf(settings.cache_dir, quant_type)
 
-    def load_full(on_phase: PhaseCallback) -> Runtime:
-        on_phase("preparing the offline default (first start converts its GGUF, about 30 s)")
-        return _load_transformers(settings, str(exported()), None, on_phase, source)
+    def made_files(quant_type: str) -> Callable[[], list[Path]]:
+        return lambda: _existing(offline_default.requantized_path(settings.cache_dir, quant_type))
 
     def load_gguf(path: Callable[[], Path], label: str) -> Callable[[PhaseCallback], Runtime]:
-        return lambda on_phase: LlamaCppRuntime.load(
-            path(), source=source, dtype=label, threads=settings.llama_threads, on_phase=on_phase
-        )
+        def load(on_phase: PhaseCallback) -> Runtime:
+            from autoglm_demo.engine.llama_cpp_runtime import LlamaCppRuntime
 
-    def q8_0() -> Path:
-        return offline_default.requantized_gguf(settings.cache_dir, "Q8_0")
+            if path is not shipped and not made_files(label)():
+                on_phase(f"first start: making the {label} GGUF from the shipped {shipped_quant}")
+            return LlamaCppRuntime.load(
+                path(), source=source, dtype=label, threads=settings.llama_threads,
+                on_phase=on_phase,
+            )
 
-    shipped = offline_default.shipped_gguf_path
+        return load
+
     quality = _measured_quality(shipped())
-    full_dtype = resolve_dtype(settings.dtype, resolve_device(settings.device))
+    full = offline_default.FULL_TYPE
     return {
         "full": VariantSpec(
             source,
             "full",
-            f"transformers {str(full_dtype).removeprefix('torch.')} "
-            f"(the shipped {offline_default.SHIPPED_QUANT} weights, dequantized)",
-            "transformers",
-            lambda: sorted(offline_default.export_path(settings.cache_dir).glob("*.safetensors")),
-            load_full,
+            f"llama.cpp {full} (the shipped {shipped_quant} weights, dequantized)",
+            "llama.cpp",
+            made_files(full),
+            load_gguf(made(full), full),
             quality.get("full"),
         ),
         "int8": VariantSpec(
             source,
             "int8",
-            f"llama.cpp Q8_0, requantized from the shipped {offline_default.SHIPPED_QUANT}",
+            f"llama.cpp Q8_0, requantized from the shipped {shipped_quant}",
             "llama.cpp",
-            lambda: _existing(offline_default.requantized_path(settings.cache_dir, "Q8_0")),
-            load_gguf(q8_0, "Q8_0"),
+            made_files("Q8_0"),
+            load_gguf(made("Q8_0"), "Q8_0"),
             quality.get("int8"),
         ),
         "int4": VariantSpec(
             source,
             "int4",
-            f"llama.cpp {offline_default.SHIPPED_QUANT} (the shipped file)",
+            f"llama.cpp {shipped_quant} (the shipped file)",
             "llama.cpp",
             lambda: [shipped()],
-            load_gguf(shipped, offline_default.SHIPPED_QUANT),
+            load_gguf(shipped, shipped_quant),
             quality.get("int4"),
         ),
     }
 
 
 def _transformers(settings: Settings) -> dict[str, VariantSpec]:
+    from autoglm_demo.engine.transformers_runtime import resolve_device, resolve_dtype
+
     assert settings.model
     path, source = settings.model, model_source(settings)
     on_gpu = resolve_device(settings.device) == "cuda"
@@ -180,6 +183,8 @@ def _load_transformers(
     on_phase: PhaseCallback,
     source: str,
 ) -> Runtime:
+    from autoglm_demo.engine.transformers_runtime import TransformersRuntime
+
     return TransformersRuntime.load(
         path,
         device=settings.device,
