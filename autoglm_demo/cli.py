@@ -23,18 +23,25 @@ def configure_logging(level: str) -> None:
     )
 
 
-def served_names(names: tuple[str, ...], precision: str) -> tuple[str, ...]:
-    """Full precision answers to the names as given; others add their precision to them."""
-    return names if precision == "full" else tuple(f"{name}-{precision}" for name in names)
+def served_names(names: tuple[str, ...], precision: str, *, default: bool) -> tuple[str, ...]:
+    """Each variant answers to the names with its precision added (`autoglm-phone-9b-int8`).
+    The default variant, loaded at start, also answers to the names as given, so a client
+    that asks for `autoglm-phone-9b` is answered at once by what is already loaded."""
+    explicit = tuple(f"{name}-{precision}" for name in names)
+    return explicit + names if default else explicit
 
 
 def build_pool(settings: Settings) -> VariantPool:
     specs = variant_specs(settings)
     admission = Admission(settings.max_concurrent, settings.max_queue)
-    variants = [
-        Variant(served_names(settings.served_model_name, spec.precision), spec) for spec in specs
-    ]
     first = default_precision(settings, specs)
+    variants = [
+        Variant(
+            served_names(settings.served_model_name, spec.precision, default=spec.precision == first),
+            spec,
+        )
+        for spec in specs
+    ]
 
     def make_engine(spec: VariantSpec) -> Engine:
         return Engine(

@@ -62,12 +62,12 @@ def test_a_precision_the_model_cannot_have_here_stops_the_start(tiny_llama_dir: 
 
 def test_every_transformers_variant_answers_and_reports_its_weights(tiny_llama_dir: Path) -> None:
     with serve_app(app_for(tiny_llama_dir, device="cpu", max_loaded_variants=0)) as base:
-        for model in (MODEL, f"{MODEL}-int8", f"{MODEL}-int4"):
+        for model in (f"{MODEL}-full", f"{MODEL}-int8", f"{MODEL}-int4"):
             response = _ask(base, model)
             assert response.status_code == 200, response.text
             assert response.json()["usage"]["completion_tokens"] == 8
         cards = _cards(base)
-    full, int8, int4 = (cards[name] for name in (MODEL, f"{MODEL}-int8", f"{MODEL}-int4"))
+    full, int8, int4 = (cards[name] for name in (f"{MODEL}-full", f"{MODEL}-int8", f"{MODEL}-int4"))
     assert full["method"] == "transformers float32"
     assert int8["method"].startswith("torch dynamic int8") and int8["dtype"] == "int8 (torch dynamic)"
     assert int4["method"] == "bitsandbytes NF4" and int4["dtype"] == "nf4 (bitsandbytes)"
@@ -80,7 +80,7 @@ def test_every_transformers_variant_answers_and_reports_its_weights(tiny_llama_d
 def test_unknown_variant_is_a_404_listing_the_served_ones(tiny_llama_dir: Path) -> None:
     with serve_app(app_for(tiny_llama_dir, device="cpu", precisions=("full", "int8"))) as base:
         response = _ask(base, f"{MODEL}-int4")
-        assert set(_cards(base)) == {MODEL, f"{MODEL}-int8"}
+        assert set(_cards(base)) == {f"{MODEL}-full", MODEL, f"{MODEL}-int8"}
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["code"] == "model_not_found" and f"{MODEL}-int8" in error["message"]
@@ -90,10 +90,11 @@ def test_budget_unloads_the_least_recently_used_variant(tiny_llama_dir: Path) ->
     app = app_for(tiny_llama_dir, device="cpu", max_loaded_variants=2)
     with serve_app(app) as base:
         assert _ask(base, f"{MODEL}-int8").status_code == 200
-        assert _ask(base, MODEL).status_code == 200  # full is now the more recent one
+        assert _ask(base, f"{MODEL}-full").status_code == 200  # now the more recent one
         assert _ask(base, f"{MODEL}-int4").status_code == 200
         states = {name: card["status"] for name, card in _cards(base).items()}
-        assert states == {MODEL: "ready", f"{MODEL}-int8": "unloaded", f"{MODEL}-int4": "ready"}
+        assert states == {f"{MODEL}-full": "ready", MODEL: "ready",
+                          f"{MODEL}-int8": "unloaded", f"{MODEL}-int4": "ready"}
         assert _ask(base, f"{MODEL}-int8").status_code == 200  # and it loads again on demand
 
 
@@ -181,14 +182,15 @@ class TestOfflineDefaultVariants:
     def test_the_page_default_is_int8_on_llama_cpp(self, base: str) -> None:
         cards = _cards(base)
         default = [card for card in cards.values() if card["default"]]
-        assert [card["id"] for card in default] == [f"{MODEL}-int8"]
+        # Its own name, and the bare one: a client asking for the model gets the loaded variant.
+        assert [card["id"] for card in default] == [f"{MODEL}-int8", MODEL]
         assert default[0]["runtime"] == "llama.cpp" and default[0]["dtype"] == "Q8_0"
         assert "requantized from the shipped Q4_1" in default[0]["method"]
 
     def test_each_variant_answers_through_the_api(self, base: str) -> None:
         sdk = openai.OpenAI(base_url=f"{base}/v1", api_key="EMPTY", max_retries=0)
         answers = {}
-        for model in (MODEL, f"{MODEL}-int8", f"{MODEL}-int4"):
+        for model in (f"{MODEL}-full", f"{MODEL}-int8", f"{MODEL}-int4"):
             reply = sdk.chat.completions.create(
                 model=model,
                 messages=[{"role": "user", "content": "What is the capital of France?"}],
@@ -201,8 +203,10 @@ class TestOfflineDefaultVariants:
         # against "L'", 0.09 apart in the logits), which is what the quality bench measures.
         assert all(answer.strip() for answer in answers.values()), answers
         cards = _cards(base)
-        sizes = [cards[name]["weight_bytes"] for name in (MODEL, f"{MODEL}-int8", f"{MODEL}-int4")]
+        sizes = [cards[f"{MODEL}-{p}"]["weight_bytes"] for p in ("full", "int8", "int4")]
         assert sizes[1] <= 0.3 * sizes[0] and sizes[2] < sizes[1]
+        assert cards[f"{MODEL}-full"]["runtime"] == "llama.cpp"
+        assert cards[f"{MODEL}-full"]["dtype"] == "F32"
 
     def test_llama_cpp_streams_stop_strings_and_seeds(self, base: str) -> None:
         counting = [{"role": "user", "content": "Count from 1 to 10, separated by commas."}]

@@ -62,13 +62,16 @@ def sse_events(response: httpx.Response) -> list[str]:
 def test_health_and_models_describe_the_served_names(api: httpx.Client) -> None:
     assert api.get("/health").json()["status"] == "ready"
     cards = api.get("/v1/models").json()["data"]
+    # Each variant by its precision; the default one (full on transformers) by the bare names too.
     assert [card["id"] for card in cards] == [
-        MODEL, "alias", f"{MODEL}-int8", "alias-int8", f"{MODEL}-int4", "alias-int4"
+        f"{MODEL}-full", "alias-full", MODEL, "alias",
+        f"{MODEL}-int8", "alias-int8", f"{MODEL}-int4", "alias-int4",
     ]
+    assert [card["default"] for card in cards] == [True] * 4 + [False] * 4
     assert cards[0]["capabilities"] == {"vision": False, "image_input": "ocr", "reasoning": False}
     assert cards[0]["precision"] == "full" and cards[0]["dtype"] == "float32"
     assert cards[0]["status"] == "ready" and cards[0]["weight_bytes"] > 0
-    assert cards[2]["status"] == "unloaded" and cards[2]["capabilities"] is None
+    assert cards[4]["status"] == "unloaded" and cards[4]["capabilities"] is None
 
 
 def test_whole_response_has_usage_and_length_finish(sdk: openai.OpenAI) -> None:
