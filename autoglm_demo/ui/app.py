@@ -9,6 +9,7 @@ import gradio as gr
 from fastapi import FastAPI
 
 from autoglm_demo.cli import build_pool
+from autoglm_demo.engine.pool import VariantPool
 from autoglm_demo.client import BackendClient
 from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.qa.store import QaStore, QaStoreError, default_url
@@ -31,8 +32,10 @@ def embedded_api_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}/v1"
 
 
-def build_page_app(settings: Settings) -> FastAPI:
-    recorder = open_recorder(settings)  # first: a bad --qa-db fails before any model loads
+def build_page_app(settings: Settings, pool: VariantPool | None = None) -> FastAPI:
+    """`pool`: the embedded backend's variants, when the caller has already started loading
+    them (app.py does, so that the model loads while the page's libraries import)."""
+    recorder = open_recorder(settings)  # first: a bad --qa-db fails before the page is built
     # One recogniser per process, loaded on first use: the embedded API's, or (remote
     # backend) the page's own, needed only if that backend cannot transcribe.
     speech = Speech(settings)
@@ -40,7 +43,7 @@ def build_page_app(settings: Settings) -> FastAPI:
         # Remote backend: no engine is created, so no model is loaded here at all.
         app = FastAPI(title="AutoGLM-Phone-9B demo")
     else:
-        app = create_app(settings, build_pool(settings), speech)
+        app = create_app(settings, pool or build_pool(settings), speech)
     # One key setting: the embedded /v1 requires it, and a remote backend gets it.
     client = BackendClient(settings.backend_url or embedded_api_url(settings), settings.api_key)
     private_upload_dir()  # before the page is built: Gradio reads it then
