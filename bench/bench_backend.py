@@ -1,10 +1,11 @@
 """Backend benchmark: time to first token (TTFT) and decode speed of the offline default.
 
-The same greedy turn (SmolLM2-135M-Instruct, fp32 on the CPU) is timed three ways:
+The same greedy turn (SmolLM2-135M-Instruct at full precision on the CPU: ours is llama.cpp
+F32, the peer transformers float32, on the same dequantized weights) is timed three ways:
 
 - `engine`: our `Engine` in this process, no HTTP: the floor for our server;
-- `ours (HTTP)`: `python -m autoglm_demo serve` in a subprocess, read as SSE;
-- `transformers serve`: our closest peer, on the same safetensors export, read the same way.
+- `ours (HTTP)`: `python -m autoglm_demo serve --precisions full` in a subprocess, read as SSE;
+- `transformers serve`: our closest peer, on a safetensors export, read the same way.
 
 Every round runs all three back to back, in an order that rotates from round to round, so
 the noise of a shared 2-core machine falls on all of them alike; the figures are medians
@@ -33,7 +34,6 @@ import torch
 
 from autoglm_demo.cli import build_pool
 from autoglm_demo.engine.engine import Engine, LoadState
-from autoglm_demo.engine.offline_default import exported_model_dir
 from autoglm_demo.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
 from autoglm_demo.settings import Settings
 from bench.common import (
@@ -50,6 +50,7 @@ from bench.common import (
     timed_sse,
     write_results,
 )
+from bench.reference_model import reference_model_dir
 
 OURS_MODEL = "autoglm-phone-9b"
 ENGINE, OURS, PEER = "engine", "ours (HTTP)", "transformers serve"
@@ -144,7 +145,7 @@ def start_servers(stack: ExitStack, cache_dir: Path, model_dir: Path) -> tuple[s
     stack.enter_context(
         server_process(
             [sys.executable, "-m", "autoglm_demo", "serve", "--port", str(ours),
-             "--device", "cpu", "--dtype", "float32", "--log-level", "warning"],
+             "--device", "cpu", "--precisions", "full", "--log-level", "warning"],
             loopback_url(ours, "/health"),
             env,
         )
@@ -272,7 +273,7 @@ def report(summary: dict[str, dict[str, float]], ceiling_tok_s: float, bandwidth
 def main() -> None:
     args = parse_args()
     host = machine()  # before the run, so its load average is the machine's, not ours
-    model_dir = exported_model_dir(args.cache_dir)
+    model_dir = reference_model_dir(args.cache_dir)
     bandwidth = read_bandwidth(args.bandwidth_gib)
     print(f"bandwidth {bandwidth}; loading the engine and both servers", file=sys.stderr)
     engine = load_engine(args.cache_dir)

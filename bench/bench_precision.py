@@ -57,7 +57,6 @@ from autoglm_demo.engine.offline_default import (
     requantized_gguf,
     shipped_gguf_path,
 )
-from autoglm_demo.shipped import build_once, fingerprint
 from bench.bench_backend import Measure, chat_body, read_bandwidth, run_rounds, summarise
 from bench.common import (
     DEFAULT_CACHE_DIR,
@@ -76,6 +75,7 @@ from bench.common import (
     timed_sse,
     write_results,
 )
+from bench.reference_model import reference_model_dir
 
 PRECISIONS = ("full", "int8", "int4")
 QUANTIZED = ("int8", "int4")
@@ -111,32 +111,6 @@ def gguf_files(cache_dir: Path) -> dict[str, Path]:
     return {"full": requantized_gguf(cache_dir, FULL_TYPE),
             "int8": requantized_gguf(cache_dir, "Q8_0"), "int4": shipped_gguf_path()}
 
-
-def reference_model_dir(cache_dir: Path) -> Path:
-    """The shipped GGUF as a float32 transformers model (safetensors), made once: the
-    reference that llama.cpp's full precision is checked against."""
-    gguf = shipped_gguf_path()
-    target = cache_dir / "models" / f"smollm2-135m-instruct-{fingerprint(gguf)}"
-    return build_once(target, lambda staging: _export(gguf, staging))
-
-
-def _export(gguf: Path, staging: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    quantized = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-    )
-    # A GGUF-loaded model refuses save_pretrained; rebuild a plain one from its config.
-    config = quantized.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    config.architectures = [type(quantized).__name__]
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(quantized.state_dict())
-    plain.generation_config = quantized.generation_config
-    plain.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
 
 
 # -- quality: teacher-forced over the shipped text -------------------------------------------
