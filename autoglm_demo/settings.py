@@ -55,7 +55,8 @@ class Settings:
     precisions: tuple[str, ...] = _option(
         (),
         "Precision variants to serve, e.g. full,int8,int4; each is its own model name "
-        "(autoglm-phone-9b, autoglm-phone-9b-int8, …). Empty: every one available here.",
+        "(autoglm-phone-9b-full, autoglm-phone-9b-int8, …), and the default one answers to the "
+        "bare name too. Empty: every one available here.",
         nargs="+",
         item_choices=PRECISIONS,
     )

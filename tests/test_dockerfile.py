@@ -56,13 +56,25 @@ def readme_run_line() -> str:
 
 
 def test_image_installs_and_runs_like_readme() -> None:
+    """README's installs, with the transformers runtime added to the first: the image serves
+    the real checkpoint (on a GPU), which README's light CPU install leaves out."""
     readme = readme_run_line()
     image_installs = [words for run in values("RUN") for words in pip_installs(run)]
-    assert image_installs == pip_installs(readme) and len(image_installs) == 2
+    readme_installs = pip_installs(readme)
+    assert len(image_installs) == len(readme_installs) == 2
+    assert image_installs[0] == readme_installs[0] + ["-r", "requirements-transformers.txt"]
+    assert image_installs[1:] == readme_installs[1:]
     requirement_files = [w for words in image_installs for w in words if w.endswith(".txt")]
-    assert all(name in values("COPY")[0] for name in requirement_files)
+    copied = next(args for args in values("COPY") if "requirements.txt" in args)
+    assert all(name in copied for name in requirement_files)
     command = " ".join(json.loads(values("CMD")[-1]))
     assert readme.endswith("&& " + command) and command == "python app.py"
+
+
+def test_image_installs_the_system_packages_with_readme_setup_script() -> None:
+    setup = next(word for word in readme_run_line().split("&&")[0].split() if word.endswith(".sh"))
+    assert any(args.startswith(setup + " ") for args in values("COPY"))
+    assert any("bash /tmp/setup.sh" in run for run in values("RUN"))
 
 
 def test_image_runs_as_uid_1000_on_the_space_port_with_data_on_a_volume() -> None:

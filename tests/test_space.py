@@ -93,7 +93,8 @@ def test_push_creates_the_space_and_uploads_files_card_variables_and_secrets() -
     assert card["path_in_repo"] == "README.md"
     assert card["path_or_fileobj"] == space.render_readme(config).encode("utf-8")
 
-    sent = ["app.py", "Dockerfile", "requirements.txt", "spaces.yaml", "autoglm_demo/space.py"]
+    sent = ["app.py", "Dockerfile", "requirements.txt", "requirements-transformers.txt",
+            "scripts/setup.sh", "spaces.yaml", "autoglm_demo/space.py"]
     kept_out = [".venv/bin/python", ".git/HEAD", "README.md", "test-artifacts/page-en.png",
                 "__pycache__/app.cpython-311.pyc", "autoglm_demo/__pycache__/space.cpython-311.pyc",
                 ".pytest_cache/v/cache/nodeids"]
