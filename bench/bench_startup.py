@@ -109,7 +109,7 @@ def memory_kib(pid: int) -> dict[str, int]:
 def answer(base_url: str, model: str) -> None:
     body = {"model": model, "messages": [{"role": "user", "content": "Name three colours."}],
             "max_tokens": 32, "temperature": 0}
-    response = httpx.post(f"{base_url}/v1/chat/completions", json=body, timeout=120)
+    response = httpx.post(f"{base_url}/v1/chat/completions", json=body, timeout=600)
     response.raise_for_status()
 
 

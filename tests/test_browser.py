@@ -158,7 +158,7 @@ def test_compare_tab_answers_with_two_variants_side_by_side(browser: Browser, em
     expect(page.locator("#variants-info")).to_contain_text("torch dynamic int8")
     page.get_by_role("tab", name="Compare").click()
     expect(page.locator("#variant-a input")).to_have_value(
-        re.compile(r"^full · transformers · \d+ KiB — autoglm-phone-9b$"), timeout=10_000
+        re.compile(r"^full · transformers · \d+ KiB — autoglm-phone-9b-full$"), timeout=10_000
     )
     page.locator("#variant-b input").click()
     page.get_by_role("option", name="autoglm-phone-9b-int8").click()

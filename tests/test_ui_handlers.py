@@ -209,10 +209,10 @@ def test_remote_backend_down_then_back(tagged_model_dir: Path, tmp_path: Path) -
             family = catalogue.families()[0]
             variants = catalogue.variants(family)
             assert [model for _, model in variants] == [
-                "autoglm-phone-9b", "autoglm-phone-9b-int8", "autoglm-phone-9b-int4"
+                "autoglm-phone-9b-full", "autoglm-phone-9b-int8", "autoglm-phone-9b-int4"
             ]
             model_id = catalogue.default_variant(family)
-            assert model_id == "autoglm-phone-9b"  # no llama.cpp here, so full is the default
+            assert model_id == "autoglm-phone-9b-full"  # no llama.cpp here: full is the default
             assert variants[0][0].startswith("full · transformers · ")
             turns.append(Turn("hello again"))
             options = ChatOptions(max_tokens=200, temperature=0)
