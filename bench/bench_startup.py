@@ -173,7 +173,8 @@ def main() -> None:
           f"after: {host['load_average_after']}")
     path = write_results("startup", {
         "machine": host, "repeats": args.repeats, "file": gguf.name,
-        "help_s": [round(t, 3) for t in helps], "warm_start_s": [round(wall, 3) for wall, _ in starts],
+        "help_s": [round(t, 3) for t in helps],
+        "warm_start_s": [round(wall, 3) for wall, _ in starts],
         "warm_start_cpu_s": [round(cpu, 3) for _, cpu in starts],
         "medians": figures, "memory_kib": memory,
         "targets": [{"target": n, "met": m, "detail": d} for n, m, d in verdicts],

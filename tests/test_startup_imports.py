@@ -44,7 +44,8 @@ def reported_modules(stdout: str) -> list[set[str]]:
 )
 def test_help_imports_no_web_stack_and_no_runtime(args: list[str], tmp_path: Path) -> None:
     result = run_python(["-X", "importtime", *args], tmp_path)
-    rows = [line.split("|") for line in result.stderr.splitlines() if line.startswith("import time:")]
+    lines = result.stderr.splitlines()
+    rows = [line.split("|") for line in lines if line.startswith("import time:")]
     modules = {row[-1].strip().split(".")[0] for row in rows[1:]}
     assert "--default-precision" in result.stdout
     assert "argparse" in modules  # the probe sees imports at all

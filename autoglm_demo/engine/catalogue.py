@@ -89,20 +89,27 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
     source = model_source(settings)
     shipped, shipped_quant = offline_default.shipped_gguf_path, offline_default.SHIPPED_QUANT
 
-    def made(quant_type: str) -> Callable[[], Path]:
-        return lambda: offline_default.requantized_gguf(settings.cache_dir, quant_type)
-
     def made_files(quant_type: str) -> Callable[[], list[Path]]:
         return lambda: _existing(offline_default.requantized_path(settings.cache_dir, quant_type))
 
-    def load_gguf(path: Callable[[], Path], label: str) -> Callable[[PhaseCallback], Runtime]:
+    def made(quant_type: str) -> Callable[[PhaseCallback], Path]:
+        """The file made from the shipped one, once, into the cache; /health says so."""
+
+        def path(on_phase: PhaseCallback) -> Path:
+            if not made_files(quant_type)():
+                on_phase(f"first start: making the {quant_type} GGUF from the shipped one")
+            return offline_default.requantized_gguf(settings.cache_dir, quant_type)
+
+        return path
+
+    def load_gguf(
+        path: Callable[[PhaseCallback], Path], label: str
+    ) -> Callable[[PhaseCallback], Runtime]:
         def load(on_phase: PhaseCallback) -> Runtime:
             from autoglm_demo.engine.llama_cpp_runtime import LlamaCppRuntime
 
-            if path is not shipped and not made_files(label)():
-                on_phase(f"first start: making the {label} GGUF from the shipped {shipped_quant}")
             return LlamaCppRuntime.load(
-                path(), source=source, dtype=label, threads=settings.llama_threads,
+                path(on_phase), source=source, dtype=label, threads=settings.llama_threads,
                 on_phase=on_phase,
             )
 
@@ -135,7 +142,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             f"llama.cpp {shipped_quant} (the shipped file)",
             "llama.cpp",
             lambda: [shipped()],
-            load_gguf(shipped, shipped_quant),
+            load_gguf(lambda on_phase: shipped(), shipped_quant),
             quality.get("int4"),
         ),
     }

@@ -24,7 +24,9 @@ log = logging.getLogger("llama.cpp")
 # NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (goes on with the line before). NONE is
 # unlabelled output, chatter like INFO. (llama-cpp-python's own _logger.py still has the
 # older order, INFO 1 ... DEBUG 4, and so shows debug lines as errors.)
-_LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
+_LEVELS = {
+    0: logging.DEBUG, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR
+}
 _CONT = 5
 
 
