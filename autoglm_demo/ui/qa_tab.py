@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 
 from autoglm_demo.client import BackendClient, ChatOptions
-from autoglm_demo.qa.export import InvalidExport, read_export, write_exports
+from autoglm_demo.qa.export import InvalidExport, open_export, write_exports
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import (
@@ -165,11 +165,12 @@ class QaPage:
             return None
         locale = request_locale(request)
         try:
-            session, blobs = read_export(Path(path))
-            self.store.add_session(session, blobs)
+            with open_export(Path(path)) as imported:
+                self.store.add_session(imported.session, imported.blobs())
         except (InvalidExport, QaStoreError) as error:
             gr.Warning(f"{text('qa_import_failed', locale)}: {error}")
             return None
+        session = imported.session
         gr.Info(
             f"{text('qa_imported', locale)}: {session.title or session.id} ({len(session.turns)})"
         )
