@@ -6,7 +6,8 @@
 - zip, when the session's media was stored: the JSONL and CSV, and every stored image and
   recording under media/, named by its sha256. Importing it restores the media too.
 
-The CSV file carries a byte-order mark: without one, Excel reads UTF-8 (Chinese) as mojibake.
+The CSV file carries a byte-order mark: without one, Excel reads UTF-8 (Chinese) as mojibake,
+and no cell of it starts a formula (`_inert`).
 
 An imported file is untrusted: its media references are checked before they can name a
 file (media.py), and a zip is read within `ImportLimits`, its media streamed to disk.
@@ -20,6 +21,7 @@ import io
 import itertools
 import json
 import mimetypes
+import re
 import tempfile
 import zipfile
 import zlib
@@ -96,8 +98,29 @@ def to_csv(session: SessionRecord) -> str:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     for turn in session.turns:
-        writer.writerow(_csv_row(session, turn))
+        writer.writerow({key: _inert(value) for key, value in _csv_row(session, turn).items()})
     return buffer.getvalue()
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def _inert(value: Any) -> Any:
+    """A cell a spreadsheet shows as text instead of running it as a formula (CSV injection).
+
+    As OWASP recommends, a cell that starts with = + - @, a tab or a carriage return (and,
+    to be safe, a line feed) gets a leading apostrophe, which spreadsheets read as "this is
+    text" and do not show. The csv module quotes separators and quotes, so no cell can start
+    in the middle of a value. A plain number such as -3 or +1.5 is left alone: a spreadsheet
+    reads it as that number, which runs nothing, and a negative figure stays a figure.
+    defusedcsv does this job too, but misses tabs and carriage returns and rewrites every |
+    in the cells it escapes.
+    """
+    formula = isinstance(value, str) and value.startswith(_FORMULA_STARTS)
+    if formula and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def write_zip(session: SessionRecord, blobs: Iterable[Blob], target: Path) -> None:
