@@ -90,5 +90,10 @@ class LoginThrottle:
         await send({"type": "http.response.body", "body": body})
 
 
+def login_note() -> str:
+    """What the login form tells people about the throttle."""
+    return f"After {PER_ADDRESS.amount} wrong passwords in a minute, wait a minute to try again."
+
+
 def _is_login(scope: Scope) -> bool:
     return scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in LOGIN_PATHS
