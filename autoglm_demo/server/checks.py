@@ -42,7 +42,6 @@ _UNSUPPORTED: dict[str, tuple[str, tuple[Any, ...]]] = {
     "top_logprobs": ("log probabilities", (None, 0)),
     "tools": ("tool calling", (None, [])),
     "tool_choice": ("tool calling", (None, "none", "auto")),
-    "parallel_tool_calls": ("tool calling", (None, False, True)),
     "functions": ("function calling", (None, [])),
     "function_call": ("function calling", (None, "none", "auto")),
     "response_format": ("structured output", (None, {"type": "text"})),
