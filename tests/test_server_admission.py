@@ -108,6 +108,22 @@ def test_a_request_without_the_key_is_refused_before_its_body_is_read(base_url: 
             b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
             b"Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n"
         )
-        answer = sock.recv(4096)
+        answer = _read_response(sock)
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
     assert b"invalid_api_key" in answer
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """Headers and the declared body: they may arrive in separate packets."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(4096) or b"\r\n\r\n"
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+         if line.startswith(b"content-length:")),
+        0,
+    )
+    while len(body) < length and (chunk := sock.recv(4096)):
+        body += chunk
+    return head + b"\r\n\r\n" + body
