@@ -15,6 +15,7 @@ def main() -> None:
     import uvicorn
 
     from autoglm_demo.cli import build_pool, configure_logging
+    from autoglm_demo.server.deadlines import uvicorn_options
 
     configure_logging(settings.log_level)
     pool = None
@@ -28,6 +29,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        **uvicorn_options(settings.read_timeout),
     )
 
 

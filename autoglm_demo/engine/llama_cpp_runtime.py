@@ -23,9 +23,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from autoglm_demo.engine.llama_cpp_log import import_llama_cpp
 from autoglm_demo.engine.types import (
     ChatMessage,
+    ChatTemplateError,
     ContextLengthExceeded,
     Finished,
     GenerationEvent,
@@ -97,9 +100,14 @@ class LlamaCppRuntime:
     def prepare(
         self, messages: list[ChatMessage], template_kwargs: dict[str, Any]
     ) -> PreparedPrompt:
-        text = self._format(
-            messages=[{"role": m.role, "content": m.text} for m in messages], **template_kwargs
-        ).prompt
+        try:
+            text = self._format(
+                messages=[{"role": m.role, "content": m.text} for m in messages], **template_kwargs
+            ).prompt
+        # The formatter's raise_exception (a template refusing the conversation) raises
+        # ValueError; a template that breaks while rendering raises jinja2's TemplateError.
+        except (jinja2.TemplateError, ValueError) as error:
+            raise ChatTemplateError(str(error)) from None
         ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         if len(ids) >= self.info.context_length:
             raise ContextLengthExceeded(
