@@ -239,6 +239,35 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def write_glm4v_processor(folder: Path, vocabulary: Path | None = None):
+    """Write GLM-4.1V's tokenizer (GLM's special tokens) and processor configs into
+    ``folder``; returns the tokenizer."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = _glm_tokenizer(vocabulary=vocabulary)
+    tokenizer.save_pretrained(folder)
+    _write_json(folder / "preprocessor_config.json", _GLM_IMAGE_PREPROCESSOR)
+    _write_json(folder / "video_preprocessor_config.json", _GLM_VIDEO_PREPROCESSOR)
+    return tokenizer
+
+
+def glm4v_token_config(tokenizer) -> dict[str, dict[str, Any]]:
+    """The token ids a Glm4vConfig needs, from the ids ``tokenizer`` assigns: ``text`` for
+    its text_config, ``model`` for the top level."""
+    ids = _ids(tokenizer, GLM_SPECIAL_TOKENS)
+    return {
+        "text": {"pad_token_id": ids["<|endoftext|>"], "eos_token_id": [ids[t] for t in _GLM_EOS_TOKENS]},
+        "model": {
+            "image_token_id": ids["<|image|>"],
+            "video_token_id": ids["<|video|>"],
+            "image_start_token_id": ids["<|begin_of_image|>"],
+            "image_end_token_id": ids["<|end_of_image|>"],
+            "video_start_token_id": ids["<|begin_of_video|>"],
+            "video_end_token_id": ids["<|end_of_video|>"],
+        },
+    }
+
+
 def build_tiny_glm4v(
     folder: Path, vocabulary: Path | None = None, reply: tuple[str, ...] = ()
 ) -> Path:
@@ -278,16 +307,7 @@ def build_tiny_glm4v(
     from transformers import GenerationConfig, Glm4vConfig, Glm4vForConditionalGeneration
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    tokenizer = _glm_tokenizer(vocabulary=vocabulary)
-    tokenizer.save_pretrained(folder)
-    _write_json(folder / "preprocessor_config.json", _GLM_IMAGE_PREPROCESSOR)
-    _write_json(folder / "video_preprocessor_config.json", _GLM_VIDEO_PREPROCESSOR)
-
-    ids = _ids(tokenizer, GLM_SPECIAL_TOKENS)
-    eos_ids = [ids[t] for t in _GLM_EOS_TOKENS]
-    pad_id = ids["<|endoftext|>"]
+    tokenizer = write_glm4v_processor(folder, vocabulary)
     config = Glm4vConfig(
         text_config={
             "vocab_size": _padded_vocab(len(tokenizer)),
@@ -303,8 +323,7 @@ def build_tiny_glm4v(
                 "partial_rotary_factor": 0.5,
                 "mrope_section": [2, 3, 3],
             },
-            "pad_token_id": pad_id,
-            "eos_token_id": eos_ids,
+            **glm4v_token_config(tokenizer)["text"],
         },
         vision_config={
             "depth": 1,
@@ -317,14 +336,10 @@ def build_tiny_glm4v(
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
         },
-        image_token_id=ids["<|image|>"],
-        video_token_id=ids["<|video|>"],
-        image_start_token_id=ids["<|begin_of_image|>"],
-        image_end_token_id=ids["<|end_of_image|>"],
-        video_start_token_id=ids["<|begin_of_video|>"],
-        video_end_token_id=ids["<|end_of_video|>"],
+        **glm4v_token_config(tokenizer)["model"],
     )
     config.architectures = ["Glm4vForConditionalGeneration"]
+    eos_ids, pad_id = config.text_config.eos_token_id, config.text_config.pad_token_id
 
     torch.manual_seed(0)
     model = Glm4vForConditionalGeneration(config).eval()
