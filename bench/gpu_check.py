@@ -52,27 +52,59 @@ NOMINAL_BANDWIDTH = {"H200": 4.8e12, "H100": 3.35e12, "A100": 2.0e12}
 
 # zai-org/GLM-4.1V-9B-Thinking, config.json.
 REAL_TEXT = {
-    "vocab_size": 151552, "hidden_size": 4096, "intermediate_size": 13696,
-    "num_hidden_layers": 40, "num_attention_heads": 32, "num_key_value_heads": 2,
-    "attention_bias": True, "max_position_embeddings": 65536, "rms_norm_eps": 1e-5,
-    "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
-                        "partial_rotary_factor": 0.5, "mrope_section": [8, 12, 12]},
+    "vocab_size": 151552,
+    "hidden_size": 4096,
+    "intermediate_size": 13696,
+    "num_hidden_layers": 40,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 2,
+    "attention_bias": True,
+    "max_position_embeddings": 65536,
+    "rms_norm_eps": 1e-5,
+    "rope_parameters": {
+        "rope_type": "default",
+        "rope_theta": 10000.0,
+        "partial_rotary_factor": 0.5,
+        "mrope_section": [8, 12, 12],
+    },
 }
 REAL_VISION = {
-    "depth": 24, "hidden_size": 1536, "num_heads": 12, "intermediate_size": 13696,
-    "out_hidden_size": 4096, "image_size": 336, "patch_size": 14, "spatial_merge_size": 2,
-    "temporal_patch_size": 2, "rms_norm_eps": 1e-5,
+    "depth": 24,
+    "hidden_size": 1536,
+    "num_heads": 12,
+    "intermediate_size": 13696,
+    "out_hidden_size": 4096,
+    "image_size": 336,
+    "patch_size": 14,
+    "spatial_merge_size": 2,
+    "temporal_patch_size": 2,
+    "rms_norm_eps": 1e-5,
 }
 # The tiny configuration of tests/tiny_models.py, for the dry run.
 TINY_TEXT = {
-    "vocab_size": 320, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-    "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 8192,
-    "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
-                        "partial_rotary_factor": 0.5, "mrope_section": [2, 3, 3]},
+    "vocab_size": 320,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "max_position_embeddings": 8192,
+    "rope_parameters": {
+        "rope_type": "default",
+        "rope_theta": 10000.0,
+        "partial_rotary_factor": 0.5,
+        "mrope_section": [2, 3, 3],
+    },
 }
 TINY_VISION = {
-    "depth": 1, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64,
-    "out_hidden_size": 64, "image_size": 28, "patch_size": 14, "spatial_merge_size": 2,
+    "depth": 1,
+    "hidden_size": 32,
+    "num_heads": 2,
+    "intermediate_size": 64,
+    "out_hidden_size": 64,
+    "image_size": 28,
+    "patch_size": 14,
+    "spatial_merge_size": 2,
     "temporal_patch_size": 2,
 }
 
@@ -99,7 +131,12 @@ class Figures:
 
 def build_runtime(real: bool, device: str, dtype: torch.dtype, folder: Path) -> TransformersRuntime:
     """The model with random weights, built in place on the device, and its processor."""
-    from transformers import AutoProcessor, GenerationConfig, Glm4vConfig, Glm4vForConditionalGeneration
+    from transformers import (
+        AutoProcessor,
+        GenerationConfig,
+        Glm4vConfig,
+        Glm4vForConditionalGeneration,
+    )
 
     tokenizer = write_glm4v_processor(folder)
     tokens = glm4v_token_config(tokenizer)
@@ -150,8 +187,9 @@ def measure(runtime: TransformersRuntime, image: Image.Image, decode_tokens: int
     prompt = runtime.prepare(messages, {})
     prepared = time.perf_counter()
     times = []
-    for event in runtime.generate(prompt, SamplingParams(max_tokens=decode_tokens, temperature=0),
-                                  threading.Event()):
+    for event in runtime.generate(
+        prompt, SamplingParams(max_tokens=decode_tokens, temperature=0), threading.Event()
+    ):
         if isinstance(event, TextDelta):
             times.append(time.perf_counter())
     vision_ms, prefill_ms = _isolated_ms(runtime, prompt.inputs, sync)
@@ -183,8 +221,11 @@ def _isolated_ms(runtime: TransformersRuntime, inputs: Any, sync: Any) -> tuple[
                 fastest = min(fastest, time.perf_counter() - started)
         return fastest * 1e3
 
-    vision = best(lambda: model.model.get_image_features(
-        on_device["pixel_values"], on_device["image_grid_thw"]))
+    vision = best(
+        lambda: model.model.get_image_features(
+            on_device["pixel_values"], on_device["image_grid_thw"]
+        )
+    )
     prefill = best(lambda: model(**on_device, logits_to_keep=1))
     return vision, prefill
 
@@ -196,7 +237,9 @@ def decode_weight_bytes(model: Any) -> int:
     decoder = sum(p.numel() * p.element_size() for p in text.parameters())
     embedding = text.embed_tokens.weight
     head = model.lm_head.weight
-    return decoder - embedding.numel() * embedding.element_size() + head.numel() * head.element_size()
+    return (
+        decoder - embedding.numel() * embedding.element_size() + head.numel() * head.element_size()
+    )
 
 
 def copy_bandwidth(device: str) -> float:
@@ -240,7 +283,9 @@ def run(real: bool, device: str, size: tuple[int, int], decode_tokens: int) -> F
         bandwidth_tb_s=bandwidth / 1e12,
         ceiling_tok_s=bandwidth / weight,
         target_tok_s=nominal / weight / 2 if nominal else None,
-        peak_memory_gb=torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else float("nan"),
+        peak_memory_gb=torch.cuda.max_memory_allocated() / 1e9
+        if device == "cuda"
+        else float("nan"),
     )
 
 
@@ -257,8 +302,10 @@ def table(figures: Figures) -> str:
         ("decode weights read per token", f"{figures.decode_weight_gb:.2f} GB"),
         ("measured copy bandwidth", f"{figures.bandwidth_tb_s:.2f} TB/s"),
         ("bandwidth ceiling", f"{figures.ceiling_tok_s:.0f} tok/s"),
-        ("target (half the nominal ceiling)",
-         f"{figures.target_tok_s:.0f} tok/s" if figures.target_tok_s else "n/a"),
+        (
+            "target (half the nominal ceiling)",
+            f"{figures.target_tok_s:.0f} tok/s" if figures.target_tok_s else "n/a",
+        ),
         ("peak GPU memory", f"{figures.peak_memory_gb:.1f} GB"),
     ]
     width = max(len(name) for name, _ in rows)
@@ -267,8 +314,11 @@ def table(figures: Figures) -> str:
 
 def main(argv: list[str] | None = None) -> Figures:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dry-run", action="store_true",
-                        help="the tiny configuration on the CPU, to check the script itself")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="the tiny configuration on the CPU, to check the script itself",
+    )
     parser.add_argument("--decode-tokens", type=int, default=256)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)

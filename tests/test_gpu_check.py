@@ -21,4 +21,7 @@ def test_the_dry_run_measures_a_screenshot_through_the_runtime(
     assert figures.decode_weight_gb > 0
     printed = capsys.readouterr().out
     assert "TTFT (screenshot to first token)" in printed and "bandwidth ceiling" in printed
-    assert json.loads((tmp_path / "figures.json").read_text())["prompt_tokens"] == figures.prompt_tokens
+    assert (
+        json.loads((tmp_path / "figures.json").read_text())["prompt_tokens"]
+        == figures.prompt_tokens
+    )

@@ -36,7 +36,10 @@ def runtime(tiny_glm4v_f32: ConvertedModel) -> LlamaCppVisionRuntime:
     assert tiny_glm4v_f32.mmproj is not None
     # A context of 8192, beyond the tiny model's 4096, so that a 5814-token screenshot fits.
     return LlamaCppVisionRuntime.load(
-        tiny_glm4v_f32.text, tiny_glm4v_f32.mmproj, source="tiny", dtype="F32",
+        tiny_glm4v_f32.text,
+        tiny_glm4v_f32.mmproj,
+        source="tiny",
+        dtype="F32",
         context_length=8192,
     )
 
@@ -58,8 +61,12 @@ def screenshot(width: int, height: int, seed: int = 0) -> Image.Image:
 
 
 def reference_inputs(processor: Any, image: Image.Image, text: str) -> Any:
-    messages = [{"role": "user", "content": [{"type": "image", "image": image},
-                                             {"type": "text", "text": text}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "image", "image": image}, {"type": "text", "text": text}],
+        }
+    ]
     return processor.apply_chat_template(
         messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
     )
@@ -95,14 +102,18 @@ def test_vision_embeddings_match_transformers(
         ).pooler_output[0]
 
     chunks = runtime.tokenize(runtime._marker, [align_image(image)])
-    (chunk,) = [chunks[i] for i in range(chunks.count)
-                if mtmd.mtmd_input_chunk_get_type(chunks[i]) == mtmd.MTMD_INPUT_CHUNK_TYPE_IMAGE]
+    (chunk,) = [
+        chunks[i]
+        for i in range(chunks.count)
+        if mtmd.mtmd_input_chunk_get_type(chunks[i]) == mtmd.MTMD_INPUT_CHUNK_TYPE_IMAGE
+    ]
     assert mtmd.mtmd_encode_chunk(runtime.mtmd_context, chunk) == 0
     tokens = mtmd.mtmd_input_chunk_get_n_tokens(chunk)
     width = llama_cpp.llama_model_n_embd(runtime.llm.model)
     pointer = mtmd.mtmd_get_output_embd(runtime.mtmd_context)
-    ours = np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)),
-                                 shape=(tokens, width))
+    ours = np.ctypeslib.as_array(
+        ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(tokens, width)
+    )
 
     theirs = features.numpy()
     assert ours.shape == theirs.shape
@@ -118,14 +129,15 @@ def test_greedy_tokens_match_transformers(
     inputs = reference_inputs(processor, image, "Tap the search box")
     with torch.no_grad():
         generated = model.generate(**inputs, max_new_tokens=12, do_sample=False)
-    new = generated[0, inputs["input_ids"].shape[1]:].tolist()
+    new = generated[0, inputs["input_ids"].shape[1] :].tolist()
     ends = set(model.generation_config.eos_token_id)
     new = new[: next((i for i, t in enumerate(new) if t in ends), len(new))]
     expected = processor.tokenizer.decode(new, skip_special_tokens=False)
 
     prompt = runtime.prepare([ChatMessage("user", "Tap the search box", [image])], {})
-    events = list(runtime.generate(prompt, SamplingParams(max_tokens=12, temperature=0),
-                                   threading.Event()))
+    events = list(
+        runtime.generate(prompt, SamplingParams(max_tokens=12, temperature=0), threading.Event())
+    )
     text = "".join(event.text for event in events if isinstance(event, TextDelta))
     assert text == expected
     assert events[-1].completion_tokens == len(new)  # type: ignore[union-attr]

@@ -20,11 +20,16 @@ on_cuda = torch.cuda.is_available()
 
 
 @pytest.fixture(scope="module")
-def gguf_folder(tiny_glm4v_dir: Path, gguf_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def gguf_folder(
+    tiny_glm4v_dir: Path, gguf_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A folder of GGUF files, laid out as a hub repo of them would be."""
     converted: ConvertedModel = convert_checkpoint(
-        tiny_glm4v_dir, converted_path(tiny_glm4v_dir, gguf_cache_dir, "f32"),
-        cache_dir=gguf_cache_dir, outtype="f32", vision=True,
+        tiny_glm4v_dir,
+        converted_path(tiny_glm4v_dir, gguf_cache_dir, "f32"),
+        cache_dir=gguf_cache_dir,
+        outtype="f32",
+        vision=True,
     )
     assert converted.mmproj is not None
     folder = tmp_path_factory.mktemp("repo-gguf")
@@ -39,8 +44,10 @@ def by_precision(settings: Settings) -> dict[str, object]:
 
 def test_a_folder_of_gguf_files_serves_the_named_files(gguf_folder: Path, tmp_path: Path) -> None:
     settings = Settings(
-        model=str(gguf_folder), gguf_file="tiny-glm4v-F32.gguf",
-        mmproj_file="mmproj-tiny-glm4v-F32.gguf", cache_dir=tmp_path,
+        model=str(gguf_folder),
+        gguf_file="tiny-glm4v-F32.gguf",
+        mmproj_file="mmproj-tiny-glm4v-F32.gguf",
+        cache_dir=tmp_path,
     )
     specs = by_precision(settings)
     assert list(specs) == ["full", "int8", "int4"]
@@ -57,8 +64,10 @@ def test_a_folder_of_gguf_files_serves_the_named_files(gguf_folder: Path, tmp_pa
 
 def test_a_hub_repo_of_gguf_files_is_described_without_fetching_anything(tmp_path: Path) -> None:
     settings = Settings(
-        model="zai-org/AutoGLM-Phone-9B-GGUF", gguf_file="AutoGLM-Phone-9B-Q4_K_M.gguf",
-        mmproj_file="mmproj-AutoGLM-Phone-9B-F16.gguf", cache_dir=tmp_path,
+        model="zai-org/AutoGLM-Phone-9B-GGUF",
+        gguf_file="AutoGLM-Phone-9B-Q4_K_M.gguf",
+        mmproj_file="mmproj-AutoGLM-Phone-9B-F16.gguf",
+        cache_dir=tmp_path,
     )
     (int4,) = variant_specs(settings)
     assert (int4.precision, int4.runtime) == ("int4", "llama.cpp")
@@ -80,7 +89,9 @@ def test_a_checkpoint_with_runtime_llama_cpp_is_converted_once(
     specs = by_precision(settings)
     assert {spec.runtime for spec in specs.values()} == {"llama.cpp"}  # type: ignore[attr-defined]
     assert [spec.method.split(" (")[0] for spec in specs.values()] == [  # type: ignore[attr-defined]
-        "llama.cpp F16", "llama.cpp Q8_0", "llama.cpp Q4_K_M"
+        "llama.cpp F16",
+        "llama.cpp Q8_0",
+        "llama.cpp Q4_K_M",
     ]
     runtime = specs["int8"].load(lambda phase: None)  # type: ignore[attr-defined]
     assert runtime.info.vision and runtime.info.dtype == "Q8_0"
@@ -89,10 +100,18 @@ def test_a_checkpoint_with_runtime_llama_cpp_is_converted_once(
 
 
 @pytest.mark.skipif(on_cuda, reason="on CUDA the quantized variants stay on transformers")
-def test_without_cuda_a_vision_model_never_gets_bitsandbytes(tiny_glm4v_dir: Path, tiny_llama_dir: Path) -> None:
+def test_without_cuda_a_vision_model_never_gets_bitsandbytes(
+    tiny_glm4v_dir: Path, tiny_llama_dir: Path
+) -> None:
     auto = by_precision(Settings(model=str(tiny_glm4v_dir), device="cpu"))
-    assert [auto[p].runtime for p in ("full", "int8", "int4")] == ["transformers", "llama.cpp", "llama.cpp"]  # type: ignore[attr-defined]
-    explicit = by_precision(Settings(model=str(tiny_glm4v_dir), runtime="transformers", device="cpu"))
+    assert [auto[p].runtime for p in ("full", "int8", "int4")] == [
+        "transformers",
+        "llama.cpp",
+        "llama.cpp",
+    ]  # type: ignore[attr-defined]
+    explicit = by_precision(
+        Settings(model=str(tiny_glm4v_dir), runtime="transformers", device="cpu")
+    )
     assert list(explicit) == ["full", "int8"]
     assert "bitsandbytes" not in explicit["int8"].method  # type: ignore[attr-defined]
     # A text model keeps its transformers variants.

@@ -39,14 +39,20 @@ def wired_dir(models_dir: Path, llama_cpp_converter: Path) -> Path:
 @pytest.fixture(scope="module")
 def wired_gguf(wired_dir: Path, gguf_cache_dir: Path) -> ConvertedModel:
     target = converted_path(wired_dir, gguf_cache_dir, "f32")
-    return convert_checkpoint(wired_dir, target, cache_dir=gguf_cache_dir, outtype="f32",
-                              vision=True)
+    return convert_checkpoint(
+        wired_dir, target, cache_dir=gguf_cache_dir, outtype="f32", vision=True
+    )
 
 
 @pytest.fixture(scope="module")
 def app(wired_gguf: ConvertedModel, gguf_cache_dir: Path) -> FastAPI:
-    return app_for(wired_gguf.text, mmproj=str(wired_gguf.mmproj), cache_dir=gguf_cache_dir,
-                   default_precision="full", max_loaded_variants=3)
+    return app_for(
+        wired_gguf.text,
+        mmproj=str(wired_gguf.mmproj),
+        cache_dir=gguf_cache_dir,
+        default_precision="full",
+        max_loaded_variants=3,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +77,18 @@ def transformers_prompt_tokens(checkpoint: Path, size: tuple[int, int], text: st
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(checkpoint)
-    messages = [{"role": "user", "content": [{"type": "image", "image": Image.new("RGB", size)},
-                                             {"type": "text", "text": text}]}]
-    inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                           return_dict=True)
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image", "image": Image.new("RGB", size)},
+                {"type": "text", "text": text},
+            ],
+        }
+    ]
+    inputs = processor.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=True
+    )
     return len(inputs["input_ids"][0])
 
 
@@ -112,7 +126,9 @@ def test_images_are_seen_natively_and_counted(client: openai.OpenAI, wired_dir: 
 def test_reasoning_streams_apart_from_the_answer(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
         model=MODEL,
-        messages=[{"role": "user", "content": [image_part((64, 64)), {"type": "text", "text": "?"}]}],
+        messages=[
+            {"role": "user", "content": [image_part((64, 64)), {"type": "text", "text": "?"}]}
+        ],
         max_tokens=12,
         temperature=0,
         stream=True,
@@ -132,7 +148,12 @@ def test_quantized_variants_see_the_same_image(client: openai.OpenAI, variant: s
     def prompt_tokens(model: str) -> tuple[int, str | None]:
         reply = client.chat.completions.create(
             model=model,
-            messages=[{"role": "user", "content": [image_part((200, 360)), {"type": "text", "text": "Go"}]}],
+            messages=[
+                {
+                    "role": "user",
+                    "content": [image_part((200, 360)), {"type": "text", "text": "Go"}],
+                }
+            ],
             max_tokens=6,
             temperature=0,
         )
@@ -148,7 +169,9 @@ def test_an_over_long_prompt_gets_a_400_and_the_server_keeps_serving(base_url: s
         "model": MODEL,
         "max_tokens": 4,
         # 1440x3200 is 5814 image tokens, past the model's 4096-token context.
-        "messages": [{"role": "user", "content": [image_part((1440, 3200)), {"type": "text", "text": "?"}]}],
+        "messages": [
+            {"role": "user", "content": [image_part((1440, 3200)), {"type": "text", "text": "?"}]}
+        ],
     }
     response = httpx.post(f"{base_url}/v1/chat/completions", json=body, timeout=120)
     assert response.status_code == 400, response.text
@@ -166,7 +189,9 @@ def test_cancelling_a_stream_frees_the_model(app: FastAPI, base_url: str) -> Non
         "max_tokens": 3000,
         "temperature": 0,
         "stream": True,
-        "messages": [{"role": "user", "content": [image_part((128, 256)), {"type": "text", "text": "Go"}]}],
+        "messages": [
+            {"role": "user", "content": [image_part((128, 256)), {"type": "text", "text": "Go"}]}
+        ],
     }
     with httpx.stream("POST", f"{base_url}/v1/chat/completions", json=body, timeout=60) as response:
         lines = [line for _, line in zip(range(8), response.iter_lines())]

@@ -256,7 +256,10 @@ def glm4v_token_config(tokenizer) -> dict[str, dict[str, Any]]:
     its text_config, ``model`` for the top level."""
     ids = _ids(tokenizer, GLM_SPECIAL_TOKENS)
     return {
-        "text": {"pad_token_id": ids["<|endoftext|>"], "eos_token_id": [ids[t] for t in _GLM_EOS_TOKENS]},
+        "text": {
+            "pad_token_id": ids["<|endoftext|>"],
+            "eos_token_id": [ids[t] for t in _GLM_EOS_TOKENS],
+        },
         "model": {
             "image_token_id": ids["<|image|>"],
             "video_token_id": ids["<|video|>"],

@@ -63,8 +63,11 @@ def converter_dir(cache_dir: Path) -> Path:
     version = llama_cpp_version()
     target = cache_dir / "llama.cpp-converter" / version
     if not (target / CONVERTER_SCRIPT).is_file():
-        log.info("Fetching llama.cpp's converter (%s %s source distribution, once)",
-                 DISTRIBUTION, version)
+        log.info(
+            "Fetching llama.cpp's converter (%s %s source distribution, once)",
+            DISTRIBUTION,
+            version,
+        )
         build_once(target, lambda staging: _fetch_converter(version, staging))
     return target
 
@@ -72,8 +75,19 @@ def converter_dir(cache_dir: Path) -> Path:
 def _fetch_converter(version: str, staging: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="llama-cpp-sdist-") as download:
         _run(
-            [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-             "--quiet", f"{DISTRIBUTION}=={version}", "--dest", download],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                "--quiet",
+                f"{DISTRIBUTION}=={version}",
+                "--dest",
+                download,
+            ],
             f"pip could not download the {DISTRIBUTION} {version} source distribution",
         )
         (sdist,) = Path(download).glob("*.tar.gz")
@@ -104,8 +118,7 @@ def convert_checkpoint(
     def build(staging: Path) -> None:
         _convert(converter, checkpoint, staging / f"model-{outtype}.gguf", outtype)
         if vision:
-            _convert(converter, checkpoint, staging / f"mmproj-{outtype}.gguf", outtype,
-                     "--mmproj")
+            _convert(converter, checkpoint, staging / f"mmproj-{outtype}.gguf", outtype, "--mmproj")
 
     build_once(target, build)
     mmproj = target / f"mmproj-{outtype}.gguf"
@@ -118,8 +131,16 @@ def _convert(converter: Path, checkpoint: Path, out: Path, outtype: str, *extra:
         "PYTHONPATH": os.pathsep.join([str(converter), str(converter / "gguf-py")]),
     }
     _run(
-        [sys.executable, str(converter / CONVERTER_SCRIPT), str(checkpoint),
-         "--outfile", str(out), "--outtype", outtype, *extra],
+        [
+            sys.executable,
+            str(converter / CONVERTER_SCRIPT),
+            str(checkpoint),
+            "--outfile",
+            str(out),
+            "--outtype",
+            outtype,
+            *extra,
+        ],
         f"llama.cpp's converter failed on {checkpoint}",
         env=env,
     )
@@ -128,7 +149,8 @@ def _convert(converter: Path, checkpoint: Path, out: Path, outtype: str, *extra:
 def converted_path(checkpoint: Path, cache_dir: Path, outtype: str = "f16") -> Path:
     """Where the conversion of `checkpoint` lives, whether or not it has been made yet."""
     files = sorted(
-        path for path in checkpoint.iterdir()
+        path
+        for path in checkpoint.iterdir()
         if path.suffix in {".json", ".safetensors", ".jinja", ".model"}
     )
     key = fingerprint(*files) + "-" + llama_cpp_version()
@@ -154,7 +176,7 @@ def quantize_gguf(source: Path, target: Path, quant_type: str) -> Path:
 
 
 def _run(command: list[str], failure: str, env: dict[str, str] | None = None) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env)
     if done.returncode:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
         raise ConversionFailed(f"{failure}:\n{tail}")

@@ -96,21 +96,35 @@ def gguf_variants(settings: Settings) -> dict[str, VariantSpec]:
     else:
         model, source = _local(Path(settings.model).expanduser()), settings.model
     mmproj = (
-        _local(Path(settings.mmproj).expanduser()) if settings.mmproj
-        else _named(settings.model, settings.mmproj_file) if settings.mmproj_file
+        _local(Path(settings.mmproj).expanduser())
+        if settings.mmproj
+        else _named(settings.model, settings.mmproj_file)
+        if settings.mmproj_file
         else None
     )
     file_type = _file_type(model, settings.gguf_file or settings.model)
     precision = _precision(file_type)
     offered = {
-        precision: _spec(settings, source, precision, f"llama.cpp {file_type} (the given file)",
-                         model, mmproj, file_type)
+        precision: _spec(
+            settings,
+            source,
+            precision,
+            f"llama.cpp {file_type} (the given file)",
+            model,
+            mmproj,
+            file_type,
+        )
     }
     if precision == "full":
         for lower, quant in QUANTIZED.items():
             offered[lower] = _spec(
-                settings, source, lower, f"llama.cpp {quant}, quantized from the given {file_type}",
-                _quantized(model, settings.cache_dir, quant), mmproj, quant,
+                settings,
+                source,
+                lower,
+                f"llama.cpp {quant}, quantized from the given {file_type}",
+                _quantized(model, settings.cache_dir, quant),
+                mmproj,
+                quant,
             )
     return offered
 
@@ -142,8 +156,11 @@ def _file_type_names() -> dict[int, str]:
     import llama_cpp
 
     prefix = "LLAMA_FTYPE_MOSTLY_"
-    names = {getattr(llama_cpp, n): n.removeprefix(prefix) for n in dir(llama_cpp)
-             if n.startswith(prefix)}
+    names = {
+        getattr(llama_cpp, n): n.removeprefix(prefix)
+        for n in dir(llama_cpp)
+        if n.startswith(prefix)
+    }
     return {**names, llama_cpp.LLAMA_FTYPE_ALL_F32: "F32"}
 
 
@@ -154,8 +171,10 @@ def _precision(file_type: str) -> str:
         return "int8"
     if file_type.startswith(("Q4", "IQ4")):
         return "int4"
-    raise SystemExit(f"A {file_type} GGUF is none of full (F16/BF16/F32), int8 (Q8_0) or int4 "
-                     "(Q4_*); serve one of those")
+    raise SystemExit(
+        f"A {file_type} GGUF is none of full (F16/BF16/F32), int8 (Q8_0) or int4 "
+        "(Q4_*); serve one of those"
+    )
 
 
 # -- converted checkpoints --------------------------------------------------------------
@@ -188,13 +207,25 @@ def converted_variants(
     text = GgufFile(lambda: convert().text, existing("model-f16.gguf"))
     mmproj = GgufFile(lambda: _projector(convert()), existing("mmproj-f16.gguf"))
     offered = {
-        "full": _spec(settings, model, "full", "llama.cpp F16 (converted by llama.cpp)", text,
-                      mmproj if vision else None, "F16"),
+        "full": _spec(
+            settings,
+            model,
+            "full",
+            "llama.cpp F16 (converted by llama.cpp)",
+            text,
+            mmproj if vision else None,
+            "F16",
+        ),
     }
     for precision, quant in QUANTIZED.items():
         offered[precision] = _spec(
-            settings, model, precision, f"llama.cpp {quant} (converted by llama.cpp)",
-            _quantized(text, settings.cache_dir, quant), mmproj if vision else None, quant,
+            settings,
+            model,
+            precision,
+            f"llama.cpp {quant} (converted by llama.cpp)",
+            _quantized(text, settings.cache_dir, quant),
+            mmproj if vision else None,
+            quant,
         )
     return {precision: offered[precision] for precision in precisions}
 
@@ -249,12 +280,23 @@ def _spec(
         if mmproj is None:
             from autoglm_demo.engine.llama_cpp_runtime import LlamaCppRuntime
 
-            return LlamaCppRuntime.load(model.make(), source=source, dtype=dtype,
-                                        threads=settings.llama_threads, on_phase=on_phase)
+            return LlamaCppRuntime.load(
+                model.make(),
+                source=source,
+                dtype=dtype,
+                threads=settings.llama_threads,
+                on_phase=on_phase,
+            )
         from autoglm_demo.engine.llama_cpp_vision_runtime import LlamaCppVisionRuntime
 
-        return LlamaCppVisionRuntime.load(model.make(), mmproj.make(), source=source, dtype=dtype,
-                                          threads=settings.llama_threads, on_phase=on_phase)
+        return LlamaCppVisionRuntime.load(
+            model.make(),
+            mmproj.make(),
+            source=source,
+            dtype=dtype,
+            threads=settings.llama_threads,
+            on_phase=on_phase,
+        )
 
     def files() -> list[Path]:
         found = [model.existing(), *([mmproj.existing()] if mmproj else [])]

@@ -131,7 +131,9 @@ class LlamaCppVisionRuntime:
         self._eos = _token_text(llm, llm.token_eos())
         extra = {self._single_token(text) for text in EXTRA_END_TOKENS} - {None}
         vocab = llm._model.vocab
-        self._is_end = lambda token: token in extra or bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+        self._is_end = lambda token: (
+            token in extra or bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+        )
         self.info = ModelInfo(
             source=source,
             architecture=metadata.get("general.architecture", "unknown"),
