@@ -9,6 +9,7 @@ tokens), the vision embeddings, and greedy tokens.
 from __future__ import annotations
 
 import ctypes
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,14 @@ def test_greedy_tokens_match_transformers(
     text = "".join(event.text for event in events if isinstance(event, TextDelta))
     assert text == expected
     assert events[-1].completion_tokens == len(new)  # type: ignore[union-attr]
+
+
+def test_every_stop_token_of_the_generation_config_ends_a_turn(
+    runtime: LlamaCppVisionRuntime, tiny_glm4v_dir: Path
+) -> None:
+    # The GGUF marks only <|endoftext|> and <|user|> as end-of-generation; GLM-4.1V's
+    # generation config also stops on <|observation|>, and so must the runtime.
+    stops = json.loads((tiny_glm4v_dir / "generation_config.json").read_text())["eos_token_id"]
+    assert len(stops) == 3
+    assert all(runtime._is_end(token) for token in stops)
+    assert not runtime._is_end(runtime.llm.tokenize(b" tap", add_bos=False)[0])
