@@ -76,6 +76,13 @@ def test_a_hub_repo_of_gguf_files_is_described_without_fetching_anything(tmp_pat
     assert int4.files() == []
 
 
+def test_missing_files_stop_the_start_with_a_clear_message(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no such GGUF file"):
+        variant_specs(Settings(model=str(tmp_path / "absent.gguf"), cache_dir=tmp_path))
+    with pytest.raises(SystemExit, match="cannot read its config.json"):
+        variant_specs(Settings(model=str(tmp_path), runtime="llama.cpp", cache_dir=tmp_path))
+
+
 def test_a_gguf_of_no_served_precision_is_refused(tmp_path: Path) -> None:
     settings = Settings(model="org/repo", gguf_file="model-Q5_K_M.gguf", cache_dir=tmp_path)
     with pytest.raises(SystemExit, match="Q5_K_M"):

@@ -40,7 +40,11 @@ def serves_gguf(settings: Settings) -> bool:
 
 def sees_images(model: str) -> bool:
     """Whether a transformers checkpoint has a vision tower (read from its config.json)."""
-    return "vision_config" in json.loads(_checkpoint_file(model, "config.json").read_text())
+    try:
+        config = json.loads(_checkpoint_file(model, "config.json").read_text())
+    except Exception as error:  # no such folder, no hub, not a model: say so at start
+        raise SystemExit(f"--model {model}: cannot read its config.json ({error})") from None
+    return "vision_config" in config
 
 
 # -- where each file comes from --------------------------------------------------------
@@ -95,6 +99,10 @@ def gguf_variants(settings: Settings) -> dict[str, VariantSpec]:
         source = f"{settings.model} ({settings.gguf_file})"
     else:
         model, source = _local(Path(settings.model).expanduser()), settings.model
+        if model.existing() is None:
+            raise SystemExit(f"--model {settings.model}: no such GGUF file")
+    if settings.mmproj and not Path(settings.mmproj).expanduser().is_file():
+        raise SystemExit(f"--mmproj {settings.mmproj}: no such file")
     mmproj = (
         _local(Path(settings.mmproj).expanduser())
         if settings.mmproj
