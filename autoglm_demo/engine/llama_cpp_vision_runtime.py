@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from PIL import Image
 from transformers.utils.chat_template_utils import render_jinja_template
 
@@ -45,6 +46,7 @@ from autoglm_demo.engine.llama_cpp_runtime import (
 )
 from autoglm_demo.engine.types import (
     ChatMessage,
+    ChatTemplateError,
     ContextLengthExceeded,
     Finished,
     GenerationEvent,
@@ -204,14 +206,17 @@ class LlamaCppVisionRuntime:
     ) -> PreparedPrompt:
         # Each image becomes libmtmd's marker, which it replaces with
         # <|begin_of_image|>, the image's embeddings and <|end_of_image|>.
-        rendered, _ = render_jinja_template(
-            conversations=[[self._template_message(m) for m in messages]],
-            chat_template=self._template,
-            add_generation_prompt=True,
-            bos_token=self._bos,
-            eos_token=self._eos,
-            **template_kwargs,
-        )
+        try:
+            rendered, _ = render_jinja_template(
+                conversations=[[self._template_message(m) for m in messages]],
+                chat_template=self._template,
+                add_generation_prompt=True,
+                bos_token=self._bos,
+                eos_token=self._eos,
+                **template_kwargs,
+            )
+        except jinja2.TemplateError as error:  # the template's own raise_exception, too
+            raise ChatTemplateError(str(error)) from None
         text = rendered[0]
         images = [align_image(image) for m in messages for image in m.images]
         chunks = self.tokenize(text, images)
