@@ -14,31 +14,16 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+import torch
 from PIL import Image
 
 from tests.conftest import app_for, serve_app
 
 
-def bitsandbytes_repacks_nf4_here() -> bool:
-    """bitsandbytes' own switch for its AVX512-BF16 CPU kernels, which repack NF4 weights."""
-    from bitsandbytes.functional import has_avx512bf16
-
-    return bool(has_avx512bf16())
-
-
-# Until CPU int4 of vision models moves to llama.cpp, skip it only where bitsandbytes cannot
-# run it: not on every CPU, so the test still runs wherever it can pass.
-NF4_RUNS_HERE = pytest.mark.skipif(
-    bitsandbytes_repacks_nf4_here(),
-    reason="bitsandbytes 0.50 repacks NF4 weights for this CPU's AVX512-BF16 kernels, which "
-    "needs every layer's input width to be a multiple of its 64-weight block; the tiny "
-    "Glm4v's 32-wide layers fail (RuntimeError in _convert_weight_packed_for_cpu)",
-)
-
-
 @pytest.fixture(scope="module")
-def base_url(tiny_glm4v_dir: Path) -> Iterator[str]:
-    with serve_app(app_for(tiny_glm4v_dir)) as url:
+def base_url(tiny_glm4v_dir: Path, gguf_cache_dir: Path) -> Iterator[str]:
+    app = app_for(tiny_glm4v_dir, cache_dir=gguf_cache_dir, default_precision="full")
+    with serve_app(app) as url:
         yield url
 
 
@@ -56,7 +41,7 @@ def test_models_report_native_vision_and_reasoning(base_url: str) -> None:
     assert card["dtype"] == "float32"
 
 
-@pytest.mark.parametrize("variant", ["int8", pytest.param("int4", marks=NF4_RUNS_HERE)])
+@pytest.mark.parametrize("variant", ["int8", "int4"])
 def test_quantized_variants_see_images_too(base_url: str, variant: str) -> None:
     client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="EMPTY", max_retries=0)
 
@@ -74,6 +59,10 @@ def test_quantized_variants_see_images_too(base_url: str, variant: str) -> None:
     assert prompt_tokens(image_part("blue", (128, 128))) > prompt_tokens()
     cards = {card["id"]: card for card in httpx.get(f"{base_url}/v1/models").json()["data"]}
     assert cards[f"autoglm-phone-9b-{variant}"]["capabilities"]["image_input"] == "native"
+    # Without CUDA, a vision model's quantized variants run on llama.cpp, never bitsandbytes
+    # (whose NF4 fails on some CPUs); with it, they stay on transformers.
+    runtime = "transformers" if torch.cuda.is_available() else "llama.cpp"
+    assert cards[f"autoglm-phone-9b-{variant}"]["runtime"] == runtime
 
 
 def test_images_and_text_stream_back(base_url: str) -> None:
