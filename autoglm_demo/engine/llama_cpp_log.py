@@ -74,3 +74,9 @@ def import_llama_cpp() -> ModuleType:
     llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
     _callbacks.append(callback)
     return llama_cpp
+
+
+def log_callback() -> object:
+    """The same callback, for llama.cpp's other log hooks (libmtmd's `mtmd_log_set`)."""
+    import_llama_cpp()
+    return _callbacks[0]

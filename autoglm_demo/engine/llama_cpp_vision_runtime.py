@@ -38,6 +38,7 @@ import jinja2
 from PIL import Image
 from transformers.utils.chat_template_utils import render_jinja_template
 
+from autoglm_demo.engine.llama_cpp_log import log_callback
 from autoglm_demo.engine.llama_cpp_runtime import (
     MAX_CONTEXT,
     _token_text,
@@ -163,7 +164,6 @@ class LlamaCppVisionRuntime:
         import llama_cpp
         import llama_cpp.mtmd_cpp as mtmd
         from llama_cpp import Llama
-        from llama_cpp._logger import llama_log_callback
 
         on_phase(f"loading {gguf.name} with llama.cpp")
         threads = threads or available_threads()
@@ -178,9 +178,9 @@ class LlamaCppVisionRuntime:
         if not llm.metadata.get("tokenizer.chat_template"):
             raise ValueError(f"{gguf} has no chat template, so it cannot serve chat requests")
         on_phase(f"loading the vision projector {mmproj.name}")
-        # libmtmd logs through its own hook; route it where llama.cpp's log goes (quiet).
-        mtmd.mtmd_log_set(llama_log_callback, ctypes.c_void_p(0))
-        mtmd.mtmd_helper_log_set(llama_log_callback, ctypes.c_void_p(0))
+        # libmtmd logs through its own hook; route it where llama.cpp's log goes.
+        mtmd.mtmd_log_set(log_callback(), ctypes.c_void_p(0))
+        mtmd.mtmd_helper_log_set(log_callback(), ctypes.c_void_p(0))
         params = mtmd.mtmd_context_params_default()
         params.use_gpu = False
         params.print_timings = False
