@@ -5,19 +5,12 @@ that backend instead and no model is loaded here."""
 
 from __future__ import annotations
 
-import uvicorn
-
-from autoglm_demo.cli import configure_logging
+from autoglm_demo.main import serve_page
 from autoglm_demo.settings import parse_settings
-from autoglm_demo.ui import build_page_app
 
 
 def main() -> None:
-    settings = parse_settings(port=7860)
-    configure_logging(settings.log_level)
-    uvicorn.run(
-        build_page_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
-    )
+    serve_page(parse_settings(port=7860))
 
 
 if __name__ == "__main__":

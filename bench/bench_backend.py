@@ -31,7 +31,7 @@ import httpx
 import numpy as np
 import torch
 
-from autoglm_demo.cli import build_pool
+from autoglm_demo.main import build_pool
 from autoglm_demo.engine.engine import Engine, LoadState
 from autoglm_demo.engine.offline_default import exported_model_dir
 from autoglm_demo.engine.types import ChatMessage, Finished, SamplingParams, TextDelta

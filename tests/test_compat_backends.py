@@ -35,7 +35,7 @@ from autoglm_demo.client import (
     UsageReport,
 )
 from autoglm_demo.settings import Settings
-from autoglm_demo.ui import build_page_app
+from autoglm_demo.main import build_page_app
 from tests.conftest import free_port, serve_app
 # The page is driven like test_browser.py drives it, with its fixtures (browser, playwright).
 from tests.browser import open_page, send

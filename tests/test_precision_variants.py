@@ -16,7 +16,9 @@ import httpx
 import openai
 import pytest
 
+from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.conversation import Turn, TurnStatus
 from autoglm_demo.engine.admission import Admission
 from autoglm_demo.engine.catalogue import VariantSpec, variant_specs
 from autoglm_demo.engine.engine import Engine
@@ -25,9 +27,8 @@ from autoglm_demo.engine.transformers_runtime import TransformersRuntime
 from autoglm_demo.engine.types import Runtime
 from autoglm_demo.server.app import create_app
 from autoglm_demo.settings import Settings, parse_settings
-from autoglm_demo.ui import handlers
 from autoglm_demo.ui.compare import compare
-from autoglm_demo.ui.conversation import Status, Turn
+from autoglm_demo.ui.overlay import overlay_hook
 from tests.conftest import app_for, serve_app
 
 MODEL = "autoglm-phone-9b"
@@ -235,8 +236,8 @@ class TestOfflineDefaultVariants:
         turns = [Turn(text="My name is Ada. Say hello to me.")]
 
         async def answer(model: str) -> None:
-            request = handlers.Request(model, None, "", options)
-            async for _ in handlers.stream_answer(client, turns, request, Path("/tmp")):
+            request = AnswerRequest(model, None, "", options)
+            async for _ in stream_answer(client, turns, request, overlay=overlay_hook(Path("/tmp"))):
                 pass
 
         async def conversation() -> None:
@@ -246,7 +247,7 @@ class TestOfflineDefaultVariants:
 
         asyncio.run(conversation())
         first, second = turns[0].metrics, turns[1].metrics
-        assert [turn.status for turn in turns] == [Status.DONE, Status.DONE]
+        assert [turn.status for turn in turns] == [TurnStatus.DONE, TurnStatus.DONE]
         assert first and second and first.model.endswith("int8") and second.model.endswith("int4")
         # The second request carried the first question and its answer.
         assert second.prompt_tokens > first.prompt_tokens + first.completion_tokens
@@ -255,8 +256,8 @@ class TestOfflineDefaultVariants:
         client = BackendClient(f"{base}/v1")
         options = ChatOptions(max_tokens=24, temperature=0, enable_thinking=False)
         requests = (
-            handlers.Request(f"{MODEL}-int8", "int8", "", options),
-            handlers.Request(MODEL, "full", "", options),
+            AnswerRequest(f"{MODEL}-int8", "int8", "", options),
+            AnswerRequest(MODEL, "full", "", options),
         )
         question = Turn(text="What is the capital of France?")
 
@@ -271,6 +272,6 @@ class TestOfflineDefaultVariants:
         _, (side_a, side_b) = asyncio.run(run())
         for side, model in ((side_a, f"{MODEL}-int8"), (side_b, MODEL)):
             (turn,) = side
-            assert turn.status is Status.DONE and turn.answer.strip()
+            assert turn.status is TurnStatus.DONE and turn.answer.strip()
             assert turn.metrics and turn.metrics.model == model and turn.metrics.ttft_s is not None
         assert question.answer == ""  # the question itself is left as it was asked

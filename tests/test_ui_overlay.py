@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from autoglm_demo.ui.actions import Action, parse_actions
+from autoglm_demo.actions import Action, parse_actions
 from autoglm_demo.ui.overlay import MARK_COLOUR, draw_actions, save_overlay, to_pixels
 from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT, render_settings_screen
 

@@ -13,10 +13,11 @@ from typing import Any
 
 import gradio as gr
 
+from autoglm_demo.answering import AnswerRequest
 from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.conversation import Turn
 from autoglm_demo.ui import handlers
 from autoglm_demo.ui.compare import compare
-from autoglm_demo.ui.conversation import Turn
 from autoglm_demo.ui.i18n import label, request_locale, text
 from autoglm_demo.ui.models import Catalogue
 from autoglm_demo.ui.view import render
@@ -102,9 +103,9 @@ class CompareTab:
             temperature=temperature, top_p=top_p, max_tokens=int(max_tokens), enable_thinking=thinking
         )
 
-        def answered_by(model: str) -> handlers.Request:
+        def answered_by(model: str) -> AnswerRequest:
             precision, size = catalogue.precision(model), catalogue.weight_bytes(model)
-            return handlers.Request(model, precision, system_prompt, options, size)
+            return AnswerRequest(model, precision, system_prompt, options, size)
 
         requests = (answered_by(model_a), answered_by(model_b))
         question = Turn(text=text_in, images=images)

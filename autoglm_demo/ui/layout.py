@@ -10,15 +10,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import gradio as gr
+from fastapi import FastAPI
 
+from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient, ChatOptions, TranscriptionFailed
+from autoglm_demo.conversation import Turn, TurnStatus
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.settings import Settings
 from autoglm_demo.ui import handlers
 from autoglm_demo.ui.compare_tab import AnswerSettings, CompareTab
-from autoglm_demo.ui.conversation import Status, Turn
-from autoglm_demo.ui.i18n import label, request_locale, text
+from autoglm_demo.ui.i18n import I18N, label, request_locale, text
 from autoglm_demo.ui.models import Catalogue
+from autoglm_demo.ui.overlay import overlay_hook
 from autoglm_demo.ui.qa_tab import QaPage, build_feedback, build_qa_tab
 from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
 from autoglm_demo.ui.uploads import forget_session, private_upload_dir
@@ -50,6 +53,7 @@ class Page:
         self.recorder = recorder
         # Overlays go to the temp folder, which Gradio serves files from without extra setup.
         self.overlay_dir = private_upload_dir() / "overlays"
+        self.overlay = overlay_hook(self.overlay_dir)
 
     def submit(
         self, turns: list[Turn], message: dict[str, Any] | None, audio: str | None, request: gr.Request
@@ -102,14 +106,18 @@ class Page:
         options = ChatOptions(
             temperature=temperature, top_p=top_p, max_tokens=int(max_tokens), enable_thinking=thinking
         )
-        settings = handlers.Request(
+        settings = AnswerRequest(
             model, catalogue.precision(model), system_prompt, options, catalogue.weight_bytes(model)
         )
         def record(finished: list[Turn]) -> None:
             self.recorder.record(qa_session, finished, settings)
 
-        answers = handlers.stream_answer(
-            self.client, turns, settings, self.overlay_dir, record if recording else None
+        answers = stream_answer(
+            self.client,
+            turns,
+            settings,
+            overlay=self.overlay,
+            on_finished=record if recording else None,
         )
         async for current in answers:
             yield render(current, locale)
@@ -137,7 +145,7 @@ class Page:
         """
         shown = self.submit(turns, message, audio, request)
         yield shown
-        if turns and turns[-1].status is Status.WAITING:
+        if turns and turns[-1].status is TurnStatus.WAITING:
             answers = self.answer(
                 turns, catalogue, model, thinking, temperature, top_p, max_tokens, system_prompt,
                 qa_session, recording, request,
@@ -194,6 +202,24 @@ def _variants_info(catalogue: Catalogue, family: str | None, locale: str) -> str
     """The family's variants with their memory and quality, and why the default is picked."""
     table = catalogue.variant_table(family)
     return f"{table}\n\n<sub>{text('default_variant_reason', locale)}</sub>" if table else ""
+
+
+def mount_page(
+    app: FastAPI,
+    client: BackendClient,
+    settings: Settings,
+    voice: VoiceInput,
+    recorder: Recorder,
+    login: tuple[str, str] | None,
+) -> FastAPI:
+    """The page at / of `app`, talking to its backend through `client`."""
+    private_upload_dir()  # before the page is built: Gradio reads it then
+    demo = build_demo(client, settings, voice, recorder)
+    return gr.mount_gradio_app(
+        app, demo, path="/", i18n=I18N, css=CSS, theme=gr.themes.Soft(), footer_links=["api"],
+        auth=login,
+        max_file_size=f"{settings.max_upload_mb}mb",
+    )
 
 
 def build_demo(

@@ -8,11 +8,14 @@ every action gets a label so actions without a position (Back, Type…) still sh
 from __future__ import annotations
 
 import math
+import uuid
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from autoglm_demo.ui.actions import Action, Point
+from autoglm_demo.actions import Action, Point, parse_actions
+from autoglm_demo.answering import OverlayHook
+from autoglm_demo.conversation import Turn
 
 MARK_COLOUR = (230, 30, 60)  # a red that stands out on the light and dark screens phones use
 LABEL_BACKGROUND = (20, 20, 20)
@@ -54,6 +57,21 @@ def save_overlay(screenshot_path: str | Path, actions: list[Action], target: Pat
     with Image.open(screenshot_path) as screenshot:
         draw_actions(screenshot, actions).save(target, format="PNG")
     return target
+
+
+def overlay_hook(folder: Path) -> OverlayHook:
+    """`stream_answer`'s overlay hook: draws each finished answer's actions into `folder`."""
+
+    def draw(turn: Turn) -> str | None:
+        """The turn's last screenshot with the answer's actions drawn on it, if both exist."""
+        actions = parse_actions(turn.answer)
+        if not actions or not turn.images:
+            return None
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"actions-{uuid.uuid4().hex}.png"
+        return str(save_overlay(turn.images[-1], actions, target))
+
+    return draw
 
 
 def _ring(draw: ImageDraw.ImageDraw, centre: tuple[int, int], unit: int, *, double: bool) -> None:

@@ -17,7 +17,9 @@ from typing import Any
 
 import gradio as gr
 
+from autoglm_demo.answering import AnswerRequest
 from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.conversation import Turn, TurnStatus
 from autoglm_demo.qa.export import InvalidExport, read_export, write_exports
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import QaSession, Recorder
@@ -33,8 +35,6 @@ from autoglm_demo.qa.records import (
 )
 from autoglm_demo.qa.replay import pair, replay
 from autoglm_demo.qa.store import QaStoreError, SessionNotFound
-from autoglm_demo.ui.conversation import Status, Turn
-from autoglm_demo.ui.handlers import Request
 from autoglm_demo.ui.i18n import label, request_locale, text
 from autoglm_demo.ui.models import Catalogue
 from autoglm_demo.ui.qa_view import comparison_html, session_header, session_table, transcript
@@ -62,7 +62,7 @@ class QaPage:
         """A thumb clicked (or un-clicked) on an answer; opens the comment box for it."""
         locale = request_locale(request)
         turn = turn_of_message(turns, like.index) if isinstance(like.index, int) else None
-        if turn is None or turn.status in (Status.WAITING, Status.STREAMING):
+        if turn is None or turn.status in (TurnStatus.WAITING, TurnStatus.STREAMING):
             gr.Warning(text("qa_not_finished", locale))
             return gr.skip(), gr.skip()
         if turn.record_id is None:
@@ -188,7 +188,7 @@ class QaPage:
             gr.Warning(text("qa_no_target", locale))
             return
         original = await asyncio.to_thread(self.store.session, session_id)
-        template = Request(
+        template = AnswerRequest(
             model=target,
             precision=catalogue.precision(target),
             system_prompt="",
@@ -197,7 +197,7 @@ class QaPage:
         )
         recording = QaSession(title=original.title, replay_of=original.id)
 
-        def record(old: TurnRecord, request: Request, turns: list[Turn]) -> None:
+        def record(old: TurnRecord, request: AnswerRequest, turns: list[Turn]) -> None:
             self.recorder.record(recording, turns, request, replay_of=old.id)
 
         before, after = _answered_by(original), _variant(target, template.precision)

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from autoglm_demo.ui.conversation import Turn
+from autoglm_demo.conversation import Turn
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autoglm_demo.ui.actions import Action, format_action, parse_actions
+from autoglm_demo.actions import Action, format_action, parse_actions
 
 
 def test_parses_every_action_kind_in_order() -> None:

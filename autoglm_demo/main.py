@@ -1,0 +1,130 @@
+"""The composition root: what the process is made of, put together in one place.
+
+`python app.py` serves the page at / and the OpenAI-compatible API at /v1 in one process
+(`serve_page`); `python -m autoglm_demo serve` serves the API alone (`serve_api`). Both
+start here: logging, the runtimes pool, the server app, the page app, the QA recorder and
+the page's login. The page talks to whichever backend through the OpenAI API, even to the
+embedded one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+
+import uvicorn
+from fastapi import FastAPI
+
+from autoglm_demo.client import BackendClient
+from autoglm_demo.engine.admission import Admission
+from autoglm_demo.engine.catalogue import VariantSpec, default_precision, variant_specs
+from autoglm_demo.engine.engine import Engine
+from autoglm_demo.engine.pool import Variant, VariantPool
+from autoglm_demo.qa.recorder import Recorder
+from autoglm_demo.qa.store import QaStore, QaStoreError, default_url
+from autoglm_demo.server.app import create_app
+from autoglm_demo.settings import Settings
+from autoglm_demo.speech.service import Speech
+from autoglm_demo.ui.layout import mount_page
+from autoglm_demo.ui.voice import VoiceInput
+
+_ANY_INTERFACE = {"0.0.0.0", "::", ""}
+
+
+def embedded_api_url(settings: Settings) -> str:
+    """Where this process's own /v1 is reachable from inside the process."""
+    host = "127.0.0.1" if settings.host in _ANY_INTERFACE else settings.host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}/v1"
+
+
+def build_page_app(settings: Settings) -> FastAPI:
+    recorder = open_recorder(settings)  # first: a bad --qa-db fails before any model loads
+    login = page_login(settings.page_auth)
+    # One recogniser per process, loaded on first use: the embedded API's, or (remote
+    # backend) the page's own, needed only if that backend cannot transcribe.
+    speech = Speech(settings)
+    if settings.backend_url:
+        # Remote backend: no engine is created, so no model is loaded here at all.
+        app = FastAPI(title="AutoGLM-Phone-9B demo")
+    else:
+        app = create_app(settings, build_pool(settings), speech)
+    # One key setting: the embedded /v1 requires it, and a remote backend gets it.
+    client = BackendClient(settings.backend_url or embedded_api_url(settings), settings.api_key)
+    return mount_page(app, client, settings, VoiceInput(client, speech), recorder, login)
+
+
+def build_api_app(settings: Settings) -> FastAPI:
+    return create_app(settings, build_pool(settings))
+
+
+def build_pool(settings: Settings) -> VariantPool:
+    specs = variant_specs(settings)
+    admission = Admission(settings.max_concurrent, settings.max_queue)
+    variants = [
+        Variant(served_names(settings.served_model_name, spec.precision), spec) for spec in specs
+    ]
+    first = default_precision(settings, specs)
+
+    def make_engine(spec: VariantSpec) -> Engine:
+        return Engine(
+            spec.load, admission=admission, default_max_tokens=settings.default_max_tokens
+        )
+
+    return VariantPool(
+        variants,
+        next(variant for variant in variants if variant.spec.precision == first),
+        make_engine,
+        admission=admission,
+        max_loaded=settings.max_loaded_variants,
+        max_bytes=settings.max_variant_memory_mb * 2**20,
+    )
+
+
+def served_names(names: tuple[str, ...], precision: str) -> tuple[str, ...]:
+    """Full precision answers to the names as given; others add their precision to them."""
+    return names if precision == "full" else tuple(f"{name}-{precision}" for name in names)
+
+
+def open_recorder(settings: Settings) -> Recorder:
+    """The QA store (migrated to the current schema) and its writer, flushed at exit."""
+    try:
+        store = QaStore(settings.qa_db or default_url(settings.cache_dir))
+    except QaStoreError as error:
+        raise SystemExit(str(error)) from None
+    recorder = Recorder(store, store_media=settings.qa_store_media)
+    atexit.register(recorder.close)
+    return recorder
+
+
+def page_login(page_auth: str | None) -> tuple[str, str] | None:
+    """--page-auth USER:PASSWORD as Gradio's (user, password); the password may hold ':'."""
+    if not page_auth:
+        return None
+    user, colon, password = page_auth.partition(":")
+    if not (user and colon and password):
+        raise SystemExit("--page-auth / AUTOGLM_PAGE_AUTH must look like USER:PASSWORD")
+    return user, password
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def serve_page(settings: Settings) -> None:
+    """The page and (unless a remote backend is used) the API, until interrupted."""
+    configure_logging(settings.log_level)
+    _run(build_page_app(settings), settings)
+
+
+def serve_api(settings: Settings) -> None:
+    """The OpenAI-compatible API on its own, until interrupted."""
+    configure_logging(settings.log_level)
+    _run(build_api_app(settings), settings)
+
+
+def _run(app: FastAPI, settings: Settings) -> None:
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
