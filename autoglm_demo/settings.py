@@ -73,7 +73,9 @@ class Settings:
     max_variant_memory_mb: int = _option(
         0, "Memory budget for the loaded variants' weights, in MiB (0: no limit)."
     )
-    llama_threads: int = _option(0, "CPU threads for llama.cpp (0: every core this process may use).")
+    llama_threads: int = _option(
+        0, "CPU threads for llama.cpp (0: every core this process may use)."
+    )
     cache_dir: Path = _option(
         _default_cache_dir(), "Where converted weights and other derived files are kept."
     )

@@ -31,10 +31,10 @@ import httpx
 import numpy as np
 import torch
 
-from autoglm_demo.main import build_pool
 from autoglm_demo.engine.engine import Engine, LoadState
 from autoglm_demo.engine.offline_default import exported_model_dir
 from autoglm_demo.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
+from autoglm_demo.main import build_pool
 from autoglm_demo.settings import Settings
 from bench.common import (
     DEFAULT_CACHE_DIR,
@@ -234,7 +234,7 @@ def targets(summary: dict[str, dict[str, float]], basis: str) -> list[tuple[str,
 def verdicts(summary: dict[str, dict[str, float]]) -> list[str]:
     lines = []
     for (name, met, detail), (_, best_met, best_detail) in zip(
-        targets(summary, "median"), targets(summary, "best")
+        targets(summary, "median"), targets(summary, "best"), strict=True
     ):
         lines.append(f"- {name}: medians {'met' if met else 'NOT met'} ({detail}); "
                      f"best rounds {'met' if best_met else 'NOT met'} ({best_detail})")

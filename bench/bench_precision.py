@@ -452,8 +452,8 @@ def peer_ratios(summary: dict[str, dict[str, float]],
     ratios = {}
     for precision in QUANTIZED:
         ours, theirs = summary[f"{precision} {OURS}"], summary[f"{precision} {PEER}"]
-        paired = [a.decode_tok_s / b.decode_tok_s
-                  for a, b in zip(runs[f"{precision} {OURS}"], runs[f"{precision} {PEER}"])]
+        pairs = zip(runs[f"{precision} {OURS}"], runs[f"{precision} {PEER}"], strict=False)
+        paired = [a.decode_tok_s / b.decode_tok_s for a, b in pairs]
         ratios[precision] = {"median": ours["decode_tok_s"] / theirs["decode_tok_s"],
                              "best": ours["best_decode_tok_s"] / theirs["best_decode_tok_s"],
                              "paired_median": median(paired)}

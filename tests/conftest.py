@@ -14,7 +14,6 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from autoglm_demo.settings import Settings

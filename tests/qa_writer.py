@@ -21,9 +21,9 @@ from itertools import count
 
 from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.conversation import Turn
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.store import QaStore
-from autoglm_demo.conversation import Turn
 from tests.qa_support import REQUEST, finished_turn
 
 

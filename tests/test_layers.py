@@ -21,7 +21,9 @@ def imported_parts(source: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             module = node.module
             # `from autoglm_demo import ui` imports the part named after `import`.
-            names = [f"{module}.{a.name}" for a in node.names] if module == "autoglm_demo" else [module]
+            names = (
+                [f"{module}.{a.name}" for a in node.names] if module == "autoglm_demo" else [module]
+            )
         else:
             continue
         parts.update(name.split(".")[1] for name in names if name.startswith("autoglm_demo."))
@@ -63,7 +65,10 @@ def test_no_layer_imports_one_above_it() -> None:
 def test_no_two_parts_import_each_other() -> None:
     graph = import_graph()
     cycles = sorted(
-        f"{a} <-> {b}" for a in list(graph) for b in reachable(graph, a) if a < b and a in reachable(graph, b)
+        f"{a} <-> {b}"
+        for a in list(graph)
+        for b in reachable(graph, a)
+        if a < b and a in reachable(graph, b)
     )
     assert cycles == []
 

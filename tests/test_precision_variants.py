@@ -70,7 +70,9 @@ def test_every_transformers_variant_answers_and_reports_its_weights(tiny_llama_d
         cards = _cards(base)
     full, int8, int4 = (cards[name] for name in (MODEL, f"{MODEL}-int8", f"{MODEL}-int4"))
     assert full["method"] == "transformers float32"
-    assert int8["method"].startswith("torch dynamic int8") and int8["dtype"] == "int8 (torch dynamic)"
+    assert (
+        int8["method"].startswith("torch dynamic int8") and int8["dtype"] == "int8 (torch dynamic)"
+    )
     assert int4["method"] == "bitsandbytes NF4" and int4["dtype"] == "nf4 (bitsandbytes)"
     assert all(card["status"] == "ready" for card in (full, int8, int4))
     # Only Linear layers are quantized (bitsandbytes also keeps lm_head), and embeddings
@@ -134,7 +136,9 @@ def test_a_variant_loading_does_not_hold_up_the_others(tiny_llama_dir: Path) -> 
     def spec(precision: str, load: Callable[[Callable[[str], None]], Runtime]) -> VariantSpec:
         return VariantSpec("tiny", precision, "test", "transformers", lambda: [], load)
 
-    full = Variant((MODEL,), spec("full", lambda phase: TransformersRuntime.load(str(tiny_llama_dir))))
+    full = Variant(
+        (MODEL,), spec("full", lambda phase: TransformersRuntime.load(str(tiny_llama_dir)))
+    )
     int8 = Variant((f"{MODEL}-int8",), spec("int8", held))
     pool = VariantPool([full, int8], full, lambda s: Engine(s.load), admission=Admission())
     with serve_app(create_app(Settings(), pool)) as base, ThreadPoolExecutor(1) as waiter:
@@ -215,7 +219,10 @@ class TestOfflineDefaultVariants:
             _ask(base, f"{MODEL}-int8", max_tokens=20, temperature=1.0, seed=7).json()
             for _ in range(2)
         ]
-        assert sampled[0]["choices"][0]["message"]["content"] == sampled[1]["choices"][0]["message"]["content"]
+        assert (
+            sampled[0]["choices"][0]["message"]["content"]
+            == sampled[1]["choices"][0]["message"]["content"]
+        )
 
     def test_llama_cpp_keeps_multibyte_text_whole_while_streaming(self, base: str) -> None:
         sdk = openai.OpenAI(base_url=f"{base}/v1", api_key="EMPTY", max_retries=0)
@@ -237,7 +244,9 @@ class TestOfflineDefaultVariants:
 
         async def answer(model: str) -> None:
             request = AnswerRequest(model, None, "", options)
-            async for _ in stream_answer(client, turns, request, overlay=overlay_hook(Path("/tmp"))):
+            async for _ in stream_answer(
+                client, turns, request, overlay=overlay_hook(Path("/tmp"))
+            ):
                 pass
 
         async def conversation() -> None:

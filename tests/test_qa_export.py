@@ -51,7 +51,10 @@ def recorded_session(folder: Path, store_media: bool) -> tuple[QaStore, SessionR
     recorder.record(session, turns, REQUEST)
     turns.append(
         Turn(
-            "", audio=str(clip), status=TurnStatus.FAILED, error="The backend refused the request (400)"
+            "",
+            audio=str(clip),
+            status=TurnStatus.FAILED,
+            error="The backend refused the request (400)",
         )
     )
     recorder.record(session, turns, REQUEST)
@@ -101,32 +104,94 @@ def test_export_then_import_into_a_fresh_database_gives_the_same_turns(
 EARLIER_EXPORT = "".join(
     json.dumps(line, ensure_ascii=False) + "\n"
     for line in [
-        {"format": "autoglm-qa-session", "version": 1, "id": "5" * 32,
-         "created_at": "2026-11-29T08:15:00.123456+00:00", "title": "打开设置", "replay_of": None},
-        {"id": "a" * 32, "seq": 0, "created_at": "2026-11-29T08:15:02.500000+00:00",
-         "text": "打开设置", "images": [{"kind": "image", "name": "home.png", "sha256": "b" * 64,
-                                       "mime": "image/png", "size": 2048}],
-         "audio": None, "system_prompt": "Answer with one action.", "context": [],
-         "model": "autoglm-phone-9b", "precision": "int8",
-         "options": {"temperature": 0.0, "top_p": 0.85, "max_tokens": 256,
-                     "enable_thinking": True, "seed": 7, "stop": ["</answer>"]},
-         "status": "done", "reasoning": "The gear icon.", "answer": 'do(action="Launch", app="设置")',
-         "error": None,
-         "metrics": {"ttft_s": 0.31, "tokens_per_s": 18.5, "prompt_tokens": 812,
-                     "completion_tokens": 40, "weight_bytes": 1073741824},
-         "reasoning_seconds": 0.8,
-         "feedback": {"rating": "good", "comment": "right app",
-                      "updated_at": "2026-11-29T08:16:00+00:00"},
-         "replay_of": None},
-        {"id": "c" * 32, "seq": 1, "created_at": "2026-11-29T08:17:00+00:00", "text": "",
-         "images": [], "audio": {"kind": "audio", "name": "clip.wav", "sha256": None,
-                                 "mime": "audio/x-wav", "size": None},
-         "system_prompt": "", "context": ["a" * 32], "model": "autoglm-phone-9b",
-         "precision": None,
-         "options": {"temperature": 0.7, "top_p": 1.0, "max_tokens": 1024,
-                     "enable_thinking": False, "seed": None, "stop": []},
-         "status": "failed", "reasoning": "", "answer": "", "error": "refused (400)",
-         "metrics": None, "reasoning_seconds": None, "feedback": None, "replay_of": "d" * 32},
+        {
+            "format": "autoglm-qa-session",
+            "version": 1,
+            "id": "5" * 32,
+            "created_at": "2026-11-29T08:15:00.123456+00:00",
+            "title": "打开设置",
+            "replay_of": None,
+        },
+        {
+            "id": "a" * 32,
+            "seq": 0,
+            "created_at": "2026-11-29T08:15:02.500000+00:00",
+            "text": "打开设置",
+            "images": [
+                {
+                    "kind": "image",
+                    "name": "home.png",
+                    "sha256": "b" * 64,
+                    "mime": "image/png",
+                    "size": 2048,
+                }
+            ],
+            "audio": None,
+            "system_prompt": "Answer with one action.",
+            "context": [],
+            "model": "autoglm-phone-9b",
+            "precision": "int8",
+            "options": {
+                "temperature": 0.0,
+                "top_p": 0.85,
+                "max_tokens": 256,
+                "enable_thinking": True,
+                "seed": 7,
+                "stop": ["</answer>"],
+            },
+            "status": "done",
+            "reasoning": "The gear icon.",
+            "answer": 'do(action="Launch", app="设置")',
+            "error": None,
+            "metrics": {
+                "ttft_s": 0.31,
+                "tokens_per_s": 18.5,
+                "prompt_tokens": 812,
+                "completion_tokens": 40,
+                "weight_bytes": 1073741824,
+            },
+            "reasoning_seconds": 0.8,
+            "feedback": {
+                "rating": "good",
+                "comment": "right app",
+                "updated_at": "2026-11-29T08:16:00+00:00",
+            },
+            "replay_of": None,
+        },
+        {
+            "id": "c" * 32,
+            "seq": 1,
+            "created_at": "2026-11-29T08:17:00+00:00",
+            "text": "",
+            "images": [],
+            "audio": {
+                "kind": "audio",
+                "name": "clip.wav",
+                "sha256": None,
+                "mime": "audio/x-wav",
+                "size": None,
+            },
+            "system_prompt": "",
+            "context": ["a" * 32],
+            "model": "autoglm-phone-9b",
+            "precision": None,
+            "options": {
+                "temperature": 0.7,
+                "top_p": 1.0,
+                "max_tokens": 1024,
+                "enable_thinking": False,
+                "seed": None,
+                "stop": [],
+            },
+            "status": "failed",
+            "reasoning": "",
+            "answer": "",
+            "error": "refused (400)",
+            "metrics": None,
+            "reasoning_seconds": None,
+            "feedback": None,
+            "replay_of": "d" * 32,
+        },
     ]
 )
 

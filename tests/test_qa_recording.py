@@ -14,13 +14,13 @@ import pytest
 
 from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.conversation import Turn, TurnStatus
+from autoglm_demo.main import open_recorder
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import MediaKind, Rating, RecordStatus
 from autoglm_demo.qa.store import QaStore
 from autoglm_demo.settings import Settings
 from autoglm_demo.ui import handlers
-from autoglm_demo.main import open_recorder
-from autoglm_demo.conversation import Turn, TurnStatus
 from autoglm_demo.ui.qa_tab import QaPage
 from autoglm_demo.ui.view import render
 from tests.qa_support import finished_turn, screenshot
@@ -127,7 +127,9 @@ def test_every_turn_is_recorded_with_its_inputs_request_answer_and_metrics(
     assert first.reasoning_seconds is not None
     assert second.context == (first.id,)
     # A failed turn keeps its input and its error; later turns leave it out of their history.
-    assert failed.status is RecordStatus.FAILED and "refused the request (400)" in (failed.error or "")
+    assert failed.status is RecordStatus.FAILED and "refused the request (400)" in (
+        failed.error or ""
+    )
     assert (
         failed.audio and failed.audio.name == "clip.wav" and failed.context == (first.id, second.id)
     )

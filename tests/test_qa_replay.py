@@ -13,13 +13,13 @@ import pytest
 
 from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient, ChatOptions, ClientEvent
+from autoglm_demo.conversation import Turn
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import SessionRecord, TurnRecord
 from autoglm_demo.qa.replay import Comparison, diff_text, pair, replay
 from autoglm_demo.qa.store import QaStore
 from autoglm_demo.ui import handlers
-from autoglm_demo.conversation import Turn
 from autoglm_demo.ui.qa_tab import QaPage
 from tests.qa_support import screenshot
 
@@ -143,7 +143,10 @@ def test_replay_on_another_model_shows_what_changed_with_new_answers_as_history(
     assert replayed.replay_of == original.id
     assert [t.replay_of for t in replayed.turns] == [t.id for t in original.turns]
     assert replayed.turns[1].context == (replayed.turns[0].id,)
-    assert replayed.turns[0].precision == "other" and replayed.turns[0].options.chat_options() == OPTIONS
+    assert (
+        replayed.turns[0].precision == "other"
+        and replayed.turns[0].options.chat_options() == OPTIONS
+    )
     rebuilt = pair(original, replayed)
     assert [(c.old.answer, c.new.answer) for c in rebuilt] == [
         (c.old.answer, c.new.answer) for c in comparisons

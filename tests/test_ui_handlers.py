@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from tests.conftest import free_port, page_settings, serve_app
 
 from autoglm_demo import answering, conversation
 from autoglm_demo.answering import AnswerRequest, stream_answer
-from autoglm_demo.main import build_pool
 from autoglm_demo.client import (
     AnswerDelta,
     BackendClient,
@@ -34,6 +32,7 @@ from autoglm_demo.conversation import (
     image_data_uri,
     request_messages,
 )
+from autoglm_demo.main import build_pool
 from autoglm_demo.server.app import create_app
 from autoglm_demo.ui import handlers
 from autoglm_demo.ui.metrics import footer
@@ -41,6 +40,7 @@ from autoglm_demo.ui.models import Catalogue
 from autoglm_demo.ui.overlay import overlay_hook
 from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
 from autoglm_demo.ui.view import render
+from tests.conftest import free_port, page_settings, serve_app
 
 REQUEST = AnswerRequest("autoglm-phone-9b", "bfloat16", "", ChatOptions(max_tokens=64))
 
@@ -52,15 +52,22 @@ class ScriptedClient:
         self.events = events
         self.requests: list[list[dict[str, Any]]] = []
 
-    async def stream_chat(self, model: str, messages: list[dict[str, Any]], options: ChatOptions) -> AsyncIterator[ClientEvent]:
+    async def stream_chat(
+        self, model: str, messages: list[dict[str, Any]], options: ChatOptions
+    ) -> AsyncIterator[ClientEvent]:
         self.requests.append(messages)
         for event in self.events:
             yield event
 
 
-async def collect(client: Any, turns: list[Turn], tmp_path: Path, request: AnswerRequest = REQUEST) -> list[list[dict[str, Any]]]:
+async def collect(
+    client: Any, turns: list[Turn], tmp_path: Path, request: AnswerRequest = REQUEST
+) -> list[list[dict[str, Any]]]:
     """Run one streamed answer; returns every rendering the page would have shown."""
-    return [render(t, "en") async for t in stream_answer(client, turns, request, overlay=overlay_hook(tmp_path))]
+    return [
+        render(t, "en")
+        async for t in stream_answer(client, turns, request, overlay=overlay_hook(tmp_path))
+    ]
 
 
 def answer(client: Any, turns: list[Turn], tmp_path: Path) -> list[list[dict[str, Any]]]:
@@ -108,7 +115,9 @@ def test_model_without_reasoning_shows_no_reasoning_block(tmp_path: Path) -> Non
 
 def test_error_mid_answer_keeps_history_and_is_left_out_of_the_next_request(tmp_path: Path) -> None:
     turns = [Turn("first", answer="one", status=TurnStatus.DONE), Turn("second")]
-    failing = ScriptedClient([AnswerDelta("partial"), BackendError("The backend failed while answering: boom")])
+    failing = ScriptedClient(
+        [AnswerDelta("partial"), BackendError("The backend failed while answering: boom")]
+    )
     final = answer(failing, turns, tmp_path)[-1]
     assert [m["role"] for m in final] == ["user", "assistant", "user", "assistant", "assistant"]
     assert final[-1]["metadata"]["title"].endswith("Error")
@@ -170,7 +179,13 @@ def test_request_messages_send_images_audio_and_no_reasoning(tmp_path: Path) -> 
     audio = tmp_path / "clip.wav"
     audio.write_bytes(b"RIFF....WAVE")
     turns = [
-        Turn("what is this?", images=[str(EXAMPLE_SCREENSHOT)], reasoning="hmm", answer="a phone", status=TurnStatus.DONE),
+        Turn(
+            "what is this?",
+            images=[str(EXAMPLE_SCREENSHOT)],
+            reasoning="hmm",
+            answer="a phone",
+            status=TurnStatus.DONE,
+        ),
         Turn("", audio=str(audio)),
     ]
     system, first, reply, last = request_messages(turns, "  Be brief. ")
@@ -178,7 +193,10 @@ def test_request_messages_send_images_audio_and_no_reasoning(tmp_path: Path) -> 
     assert first["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
     assert reply == {"role": "assistant", "content": "a phone"}
     assert last["content"] == [
-        {"type": "input_audio", "input_audio": {"data": base64.b64encode(b"RIFF....WAVE").decode(), "format": "wav"}}
+        {
+            "type": "input_audio",
+            "input_audio": {"data": base64.b64encode(b"RIFF....WAVE").decode(), "format": "wav"},
+        }
     ]
 
 
@@ -202,7 +220,12 @@ def test_each_image_is_encoded_once_however_many_requests_resend_it(
     third_request = request_messages(turns, "")
     assert encoded == [str(EXAMPLE_SCREENSHOT), str(second), str(second)]  # one per turn
     assert third_request[0] == first_request[0]
-    sent = [part["image_url"]["url"] for m in third_request for part in m["content"] if m["role"] == "user" and part["type"] == "image_url"]
+    sent = [
+        part["image_url"]["url"]
+        for m in third_request
+        for part in m["content"]
+        if m["role"] == "user" and part["type"] == "image_url"
+    ]
     assert sent[0].startswith("data:image/png;base64,") and sent[1] == sent[2] != sent[0]
     # A turn whose images change (an edited question) is encoded afresh.
     turns[0].images = [str(second)]
@@ -274,7 +297,11 @@ def test_remote_backend_down_then_back(tagged_model_dir: Path, tmp_path: Path) -
     metrics = turns[1].metrics
     assert metrics and metrics.completion_tokens and metrics.ttft_s is not None
     assert metrics.precision == "full"
-    assert [t.status for t in turns] == [TurnStatus.FAILED, TurnStatus.DONE, TurnStatus.FAILED]  # history kept
+    assert [t.status for t in turns] == [
+        TurnStatus.FAILED,
+        TurnStatus.DONE,
+        TurnStatus.FAILED,
+    ]  # history kept
 
 
 def test_catalogue_groups_variants_by_checkpoint() -> None:
@@ -288,7 +315,10 @@ def test_catalogue_groups_variants_by_checkpoint() -> None:
         )
     )
     assert catalogue.families() == ["zai/glm", "other"]
-    assert catalogue.variants("zai/glm") == [("bfloat16 — glm-bf16", "glm-bf16"), ("int4 — glm-int4", "glm-int4")]
+    assert catalogue.variants("zai/glm") == [
+        ("bfloat16 — glm-bf16", "glm-bf16"),
+        ("int4 — glm-int4", "glm-int4"),
+    ]
     assert catalogue.variants("other") == [("other", "other")]
     assert catalogue.precision("glm-int4") == "int4" and catalogue.precision("nope") is None
 
@@ -304,11 +334,19 @@ def test_voice_goes_to_the_box_for_review_or_straight_into_a_turn() -> None:
     reviewed = asyncio.run(handlers.take_voice(FakeVoice(), turns, box, "clip.wav", review=True))
     assert reviewed == {"text": "Please: open the wifi settings", "files": ["shot.png"]}
     assert turns == []  # nothing sent yet; the clip stays attached for Send
-    assert asyncio.run(handlers.take_voice(FakeVoice(), turns, None, "clip.wav", review=False)) is None
+    assert (
+        asyncio.run(handlers.take_voice(FakeVoice(), turns, None, "clip.wav", review=False)) is None
+    )
     [turn] = turns
-    assert (turn.text, turn.audio, turn.status) == ("open the wifi settings", "clip.wav", TurnStatus.WAITING)
+    assert (turn.text, turn.audio, turn.status) == (
+        "open the wifi settings",
+        "clip.wav",
+        TurnStatus.WAITING,
+    )
     # The transcript stands for the audio: the request carries text, the page shows both.
-    assert request_messages(turns, "")[-1]["content"] == [{"type": "text", "text": "open the wifi settings"}]
+    assert request_messages(turns, "")[-1]["content"] == [
+        {"type": "text", "text": "open the wifi settings"}
+    ]
     assert render(turns, "en")[0]["content"] == [{"path": "clip.wav"}, "open the wifi settings"]
 
 

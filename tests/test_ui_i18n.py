@@ -22,7 +22,13 @@ def test_labels_exist_and_unknown_keys_fail_early() -> None:
 
 @pytest.mark.parametrize(
     ("header", "locale"),
-    [("zh-CN,zh;q=0.9,en;q=0.8", "zh"), ("en-US,en;q=0.9", "en"), ("fr-FR,zh;q=0.5", "zh"), (None, "en"), ("de", "en")],
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+        ("en-US,en;q=0.9", "en"),
+        ("fr-FR,zh;q=0.5", "zh"),
+        (None, "en"),
+        ("de", "en"),
+    ],
 )
 def test_locale_from_accept_language(header: str | None, locale: str) -> None:
     assert locale_from_header(header) == locale

@@ -191,7 +191,9 @@ class TransformersRuntime:
     def warm_up(self) -> None:
         """One tiny generation, so the first real request does not pay for lazy setup."""
         prompt = self.prepare([ChatMessage(role="user", text="Hi")], {})
-        for _ in self.generate(prompt, SamplingParams(max_tokens=1, temperature=0), threading.Event()):
+        for _ in self.generate(
+            prompt, SamplingParams(max_tokens=1, temperature=0), threading.Event()
+        ):
             pass
 
     def prepare(
@@ -325,7 +327,9 @@ class _StopWhenSet(StoppingCriteria):
     def __init__(self, event: threading.Event) -> None:
         self._event = event
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+    def __call__(
+        self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any
+    ) -> torch.Tensor:
         return torch.full((input_ids.shape[0],), self._event.is_set(), dtype=torch.bool)
 
 

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from enum import Enum
+
 from autoglm_demo.client import ChatOptions
 from autoglm_demo.conversation import Metrics, Turn, TurnStatus
 

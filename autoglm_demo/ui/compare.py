@@ -39,7 +39,7 @@ async def compare(
 ) -> AsyncIterator[Comparison]:
     overlay = overlay_hook(overlay_dir)
     comparison = Comparison(([dataclasses.replace(question)], [dataclasses.replace(question)]))
-    for side, request in zip(comparison.sides, requests):
+    for side, request in zip(comparison.sides, requests, strict=True):
         if not await _is_loaded(client, request.model):
             comparison.loading = request.model
             yield comparison

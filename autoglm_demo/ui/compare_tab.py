@@ -100,7 +100,10 @@ class CompareTab:
         # Listed afresh: what is loaded, and so each variant's measured weight size, changes.
         catalogue, _ = await handlers.fetch_catalogue(self.client)
         options = ChatOptions(
-            temperature=temperature, top_p=top_p, max_tokens=int(max_tokens), enable_thinking=thinking
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=int(max_tokens),
+            enable_thinking=thinking,
         )
 
         def answered_by(model: str) -> AnswerRequest:

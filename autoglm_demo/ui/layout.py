@@ -26,8 +26,8 @@ from autoglm_demo.ui.qa_tab import QaPage, build_feedback, build_qa_tab
 from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
 from autoglm_demo.ui.uploads import forget_session, private_upload_dir
 from autoglm_demo.ui.view import render
-from autoglm_demo.ui.widgets import message_box
 from autoglm_demo.ui.voice import VoiceInput
+from autoglm_demo.ui.widgets import message_box
 
 CSS = """
 #answer-controls button { min-width: 0; }
@@ -56,7 +56,11 @@ class Page:
         self.overlay = overlay_hook(self.overlay_dir)
 
     def submit(
-        self, turns: list[Turn], message: dict[str, Any] | None, audio: str | None, request: gr.Request
+        self,
+        turns: list[Turn],
+        message: dict[str, Any] | None,
+        audio: str | None,
+        request: gr.Request,
     ) -> tuple[Any, ...]:
         locale = request_locale(request)
         if not handlers.accept_input(turns, message, audio):
@@ -104,7 +108,10 @@ class Page:
         locale = request_locale(request)
         model = model or self.default_model
         options = ChatOptions(
-            temperature=temperature, top_p=top_p, max_tokens=int(max_tokens), enable_thinking=thinking
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=int(max_tokens),
+            enable_thinking=thinking,
         )
         settings = AnswerRequest(
             model, catalogue.precision(model), system_prompt, options, catalogue.weight_bytes(model)
@@ -190,7 +197,9 @@ class Page:
             status,
         )
 
-    def pick_family(self, catalogue: Catalogue, family: str | None, request: gr.Request) -> tuple[Any, ...]:
+    def pick_family(
+        self, catalogue: Catalogue, family: str | None, request: gr.Request
+    ) -> tuple[Any, ...]:
         variants = catalogue.variants(family)
         if not variants:
             return gr.skip(), gr.skip()
@@ -262,7 +271,9 @@ def build_demo(
                             elem_id="voice",
                         )
                         review = gr.Checkbox(
-                            label=label("voice_review"), value=settings.voice_review, elem_id="voice-review"
+                            label=label("voice_review"),
+                            value=settings.voice_review,
+                            elem_id="voice-review",
                         )
                         recording = gr.Checkbox(
                             label=label("qa_recording"), info=label("qa_recording_info"),
@@ -272,17 +283,32 @@ def build_demo(
                             with gr.Row():
                                 family = gr.Dropdown(label=label("model"), choices=[], scale=4)
                                 refresh = gr.Button(label("refresh_models"), scale=1, size="sm")
-                            precision = gr.Radio(label=label("precision"), choices=[], elem_id="precision")
+                            precision = gr.Radio(
+                                label=label("precision"), choices=[], elem_id="precision"
+                            )
                             variants_info = gr.Markdown(elem_id="variants-info")
                             thinking = gr.Checkbox(label=label("thinking"), value=True)
-                            temperature = gr.Slider(0, 2, value=0.7, step=0.05, label=label("temperature"))
+                            temperature = gr.Slider(
+                                0, 2, value=0.7, step=0.05, label=label("temperature")
+                            )
                             top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label=label("top_p"))
-                            max_tokens = gr.Slider(16, 8192, value=1024, step=16, label=label("max_tokens"), elem_id="max-tokens")
+                            max_tokens = gr.Slider(
+                                16,
+                                8192,
+                                value=1024,
+                                step=16,
+                                label=label("max_tokens"),
+                                elem_id="max-tokens",
+                            )
                             system_prompt = gr.Textbox(label=label("system_prompt"), lines=3)
-                        backend = gr.Markdown(elem_classes=["backend-status"], elem_id="backend-status")
+                        backend = gr.Markdown(
+                            elem_classes=["backend-status"], elem_id="backend-status"
+                        )
 
             with gr.Tab(label("tab_compare"), id="compare"):
-                answer_settings = AnswerSettings(thinking, temperature, top_p, max_tokens, system_prompt)
+                answer_settings = AnswerSettings(
+                    thinking, temperature, top_p, max_tokens, system_prompt
+                )
                 compare_tab = CompareTab(client, page.overlay_dir)
                 compare_tab.build(catalogue, answer_settings)
 

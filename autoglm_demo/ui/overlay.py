@@ -78,11 +78,17 @@ def _ring(draw: ImageDraw.ImageDraw, centre: tuple[int, int], unit: int, *, doub
     x, y = centre
     radii = (unit * 2, unit * 3) if double else (unit * 2,)
     for radius in radii:
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=MARK_COLOUR, width=max(2, unit // 2))
+        draw.ellipse(
+            (x - radius, y - radius, x + radius, y + radius),
+            outline=MARK_COLOUR,
+            width=max(2, unit // 2),
+        )
     draw.ellipse((x - unit // 2, y - unit // 2, x + unit // 2, y + unit // 2), fill=MARK_COLOUR)
 
 
-def _arrow(draw: ImageDraw.ImageDraw, start: tuple[int, int], end: tuple[int, int], unit: int) -> None:
+def _arrow(
+    draw: ImageDraw.ImageDraw, start: tuple[int, int], end: tuple[int, int], unit: int
+) -> None:
     draw.line((start, end), fill=MARK_COLOUR, width=max(2, unit // 2))
     angle = math.atan2(end[1] - start[1], end[0] - start[0])
     head = unit * 2
@@ -93,7 +99,12 @@ def _arrow(draw: ImageDraw.ImageDraw, start: tuple[int, int], end: tuple[int, in
     draw.polygon([end, *wings], fill=MARK_COLOUR)
 
 
-def _label(draw: ImageDraw.ImageDraw, corner: tuple[int, int], text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> None:
+def _label(
+    draw: ImageDraw.ImageDraw,
+    corner: tuple[int, int],
+    text: str,
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+) -> None:
     left, top, right, bottom = draw.textbbox(corner, text, font=font)
     pad = 4
     draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=LABEL_BACKGROUND)

@@ -74,7 +74,9 @@ def _title_and_search(draw: ImageDraw.ImageDraw) -> None:
     draw.text((130, 294), "Search settings", fill=_MUTED, font=_font(32))
 
 
-def _entry(draw: ImageDraw.ImageDraw, top: int, title: str, subtitle: str, colour: tuple[int, int, int]) -> None:
+def _entry(
+    draw: ImageDraw.ImageDraw, top: int, title: str, subtitle: str, colour: tuple[int, int, int]
+) -> None:
     draw.ellipse((44, top + 20, 108, top + 84), fill=colour)
     draw.ellipse((66, top + 42, 86, top + 62), fill=(255, 255, 255))
     draw.text((140, top + 18), title, fill=_TEXT, font=_font(34))
