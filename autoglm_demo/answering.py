@@ -23,8 +23,8 @@ from autoglm_demo.client import (
     BackendError,
     ChatOptions,
     ClientEvent,
-    InputTranscript,
     ReasoningDelta,
+    TranscriptReport,
     UsageReport,
 )
 from autoglm_demo.conversation import Stopwatch, Turn, TurnStatus, request_messages
@@ -111,6 +111,6 @@ def _apply(
     elif isinstance(event, BackendError):
         turn.error = event.message
         turn.status = TurnStatus.FAILED
-    elif isinstance(event, InputTranscript) and event.message_index == question_index:
+    elif isinstance(event, TranscriptReport) and event.message_index == question_index:
         turn.text = event.text
     return None

@@ -22,10 +22,10 @@ from autoglm_demo.engine.engine import Engine
 from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.qa.store import QaStore, QaStoreError, default_url
-from autoglm_demo.server.app import create_app
+from autoglm_demo.server.api import create_app
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech.service import Speech
-from autoglm_demo.ui.layout import mount_page
+from autoglm_demo.ui.page import mount_page
 from autoglm_demo.ui.voice import VoiceInput
 
 _ANY_INTERFACE = {"0.0.0.0", "::", ""}

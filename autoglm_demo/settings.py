@@ -16,10 +16,11 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 ENV_PREFIX = "AUTOGLM_"
-PRECISIONS = ("full", "int8", "int4")
+Precision = Literal["full", "int8", "int4"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 def _option(default: Any, help: str, **kwargs: Any) -> Any:

@@ -115,7 +115,7 @@ async def timed_engine(engine: Engine, prompt: str, max_tokens: int) -> StreamTi
     # The template arguments the server derives from a request that sets no flags.
     prepared = await engine.prepare([ChatMessage("user", prompt)], {"enable_thinking": True})
     params = SamplingParams(max_tokens=max_tokens, temperature=0)
-    async for event in engine.generate(prepared, params):
+    async for event in engine.generate(prepared, engine.plan(prepared, params)):
         if isinstance(event, TextDelta):
             last = time.perf_counter() - started
             first = last if first is None else first

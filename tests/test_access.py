@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from autoglm_demo import main
 from autoglm_demo.client import BackendClient
 from autoglm_demo.main import build_page_app, build_pool
-from autoglm_demo.server.app import create_app
+from autoglm_demo.server.api import create_app
 from autoglm_demo.settings import Settings
 from autoglm_demo.ui import handlers
 from tests.conftest import free_port, serve_app
@@ -80,9 +80,9 @@ def keyed_page(
 
 def test_page_reaches_its_own_api_when_a_key_is_set(keyed_page: tuple[str, BackendClient]) -> None:
     url, page_client = keyed_page
-    _, problem = asyncio.run(handlers.fetch_catalogue(page_client))
+    _, problem = asyncio.run(handlers.fetch_models(page_client))
     assert problem is None
-    _, problem = asyncio.run(handlers.fetch_catalogue(BackendClient(url + "/v1")))
+    _, problem = asyncio.run(handlers.fetch_models(BackendClient(url + "/v1")))
     assert problem and "401" in problem
 
 

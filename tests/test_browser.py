@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Playwright, expect
 from autoglm_demo.main import build_page_app
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech import audio
-from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
+from autoglm_demo.ui.chat_tab import EXAMPLE_SCREENSHOT
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, open_page, send
 from tests.conftest import app_for, free_port, page_settings, serve_app
 from tests.speech_audio import RATE, speak, write_wav

@@ -77,7 +77,7 @@ def test_the_checks_see_imports_in_every_form(tmp_path: Path) -> None:
     """The checks above could pass by seeing nothing; these imports must all be seen."""
     source = tmp_path / "sample.py"
     source.write_text(
-        "import autoglm_demo.server.app\n"
+        "import autoglm_demo.server.api\n"
         "from autoglm_demo import ui\n"
         "from autoglm_demo.qa.store import QaStore\n"
         "from . import relative\n"

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKED = ["app.py", "autoglm_demo", "bench", "tests"]
+CHECKED = ["app.py", "autoglm_demo", "bench", "tests", "tools"]
 
 
 def test_pyflakes_finds_nothing() -> None:

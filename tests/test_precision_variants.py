@@ -25,7 +25,7 @@ from autoglm_demo.engine.engine import Engine
 from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.engine.transformers_runtime import TransformersRuntime
 from autoglm_demo.engine.types import Runtime
-from autoglm_demo.server.app import create_app
+from autoglm_demo.server.api import create_app
 from autoglm_demo.settings import Settings, parse_settings
 from autoglm_demo.ui.compare import compare
 from autoglm_demo.ui.overlay import overlay_hook

@@ -40,11 +40,11 @@ async def page_answer(
     client: BackendClient, turns: list[Turn], recorder: Recorder, session: QaSession
 ) -> AnswerRequest:
     """What the page does for one answer with recording on; returns what it asked."""
-    catalogue, problem = await handlers.fetch_catalogue(client)
+    served, problem = await handlers.fetch_models(client)
     assert problem is None
-    model = catalogue.models[0].id
+    model = served.models[0].id
     request = AnswerRequest(
-        model, catalogue.precision(model), "Answer with one action.", OPTIONS
+        model, served.precision(model), "Answer with one action.", OPTIONS
     )
 
     def record(finished: list[Turn]) -> None:

@@ -201,8 +201,8 @@ def test_the_qa_tab_replays_the_opened_session_and_shows_it_again_later(
     qa = QaPage(recorder, BackendClient(random_backend), tmp_path)
 
     async def replay_in_tab() -> list[str]:
-        catalogue, _ = await handlers.fetch_catalogue(qa.client)
-        return [html async for html in qa.replay(original.id, "autoglm-phone-9b", catalogue, None)]
+        served, _ = await handlers.fetch_models(qa.client)
+        return [html async for html in qa.replay(original.id, "autoglm-phone-9b", served, None)]
 
     [shown] = asyncio.run(replay_in_tab())
     assert "1 of 1 answers changed" in shown and "Where is search?" in shown

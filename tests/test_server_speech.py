@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from autoglm_demo.client import BackendClient, ChatOptions, InputTranscript
+from autoglm_demo.client import BackendClient, ChatOptions, TranscriptReport
 from tests.conftest import app_for, serve_app
 from tests.speech_audio import silence, speak, tone, word_errors
 
@@ -145,7 +145,7 @@ def test_the_client_reports_input_transcripts_as_events(server: str, clip: Path)
         await client.close()
         return found
 
-    [transcript] = [e for e in asyncio.run(events()) if isinstance(e, InputTranscript)]
+    [transcript] = [e for e in asyncio.run(events()) if isinstance(e, TranscriptReport)]
     assert transcript.message_index == 0 and transcript.language == "en"
     assert word_errors(SENTENCE, transcript.text) <= 2
 

@@ -21,8 +21,8 @@ from autoglm_demo.client import (
     ChatOptions,
     ClientEvent,
     Finish,
-    InputTranscript,
     ReasoningDelta,
+    TranscriptReport,
     UsageReport,
 )
 from autoglm_demo.conversation import (
@@ -33,12 +33,12 @@ from autoglm_demo.conversation import (
     request_messages,
 )
 from autoglm_demo.main import build_pool
-from autoglm_demo.server.app import create_app
+from autoglm_demo.server.api import create_app
 from autoglm_demo.ui import handlers
+from autoglm_demo.ui.chat_tab import EXAMPLE_SCREENSHOT
 from autoglm_demo.ui.metrics import footer
-from autoglm_demo.ui.models import Catalogue
+from autoglm_demo.ui.models import ServedModels
 from autoglm_demo.ui.overlay import overlay_hook
-from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
 from autoglm_demo.ui.view import render
 from tests.conftest import free_port, page_settings, serve_app
 
@@ -266,19 +266,19 @@ def test_remote_backend_down_then_back(tagged_model_dir: Path, tmp_path: Path) -
         down = (await collect(client, turns, tmp_path))[-1]
         assert "not reachable" in down[-1]["content"] and turns[0].status is TurnStatus.FAILED
         with serve_app(create_app(settings, build_pool(settings)), port=port):
-            catalogue, problem = await handlers.fetch_catalogue(client)
+            served, problem = await handlers.fetch_models(client)
             assert problem is None
-            family = catalogue.families()[0]
-            variants = catalogue.variants(family)
+            family = served.families()[0]
+            variants = served.variants(family)
             assert [model for _, model in variants] == [
                 "autoglm-phone-9b", "autoglm-phone-9b-int8", "autoglm-phone-9b-int4"
             ]
-            model_id = catalogue.default_variant(family)
+            model_id = served.default_variant(family)
             assert model_id == "autoglm-phone-9b"  # no llama.cpp here, so full is the default
             assert variants[0][0].startswith("full · transformers · ")
             turns.append(Turn("hello again"))
             options = ChatOptions(max_tokens=200, temperature=0)
-            request = AnswerRequest(model_id, catalogue.precision(model_id), "", options)
+            request = AnswerRequest(model_id, served.precision(model_id), "", options)
             await collect(client, turns, tmp_path, request)
             # Audio without a transcript goes as input_audio; corrupt audio's refusal is shown.
             audio = tmp_path / "clip.wav"
@@ -307,20 +307,20 @@ def test_remote_backend_down_then_back(tagged_model_dir: Path, tmp_path: Path) -
 def test_catalogue_groups_variants_by_checkpoint() -> None:
     from autoglm_demo.client import BackendModel
 
-    catalogue = Catalogue(
+    served = ServedModels(
         (
             BackendModel("glm-bf16", {"root": "zai/glm", "precision": "bfloat16"}),
             BackendModel("glm-int4", {"root": "zai/glm", "precision": "int4"}),
             BackendModel("other", {}),
         )
     )
-    assert catalogue.families() == ["zai/glm", "other"]
-    assert catalogue.variants("zai/glm") == [
+    assert served.families() == ["zai/glm", "other"]
+    assert served.variants("zai/glm") == [
         ("bfloat16 — glm-bf16", "glm-bf16"),
         ("int4 — glm-int4", "glm-int4"),
     ]
-    assert catalogue.variants("other") == [("other", "other")]
-    assert catalogue.precision("glm-int4") == "int4" and catalogue.precision("nope") is None
+    assert served.variants("other") == [("other", "other")]
+    assert served.precision("glm-int4") == "int4" and served.precision("nope") is None
 
 
 class FakeVoice:
@@ -355,8 +355,8 @@ def test_transcript_reported_by_the_backend_becomes_the_question(tmp_path: Path)
     audio.write_bytes(b"RIFF....WAVE")
     turns = [Turn("earlier", answer="ok", status=TurnStatus.DONE), Turn("", audio=str(audio))]
     reply = ScriptedClient([
-        InputTranscript(message_index=0, part_index=0, text="not this one", language="en"),
-        InputTranscript(message_index=2, part_index=0, text="turn on bluetooth", language="en"),
+        TranscriptReport(message_index=0, part_index=0, text="not this one", language="en"),
+        TranscriptReport(message_index=2, part_index=0, text="turn on bluetooth", language="en"),
         AnswerDelta("done"),
         Finish("stop"),
     ])

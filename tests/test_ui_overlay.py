@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 
 from autoglm_demo.actions import Action, parse_actions
+from autoglm_demo.ui.chat_tab import EXAMPLE_SCREENSHOT
 from autoglm_demo.ui.overlay import MARK_COLOUR, draw_actions, save_overlay, to_pixels
-from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT, render_settings_screen
+from tools.example_screenshot import render_settings_screen
 
 
 @pytest.mark.parametrize(

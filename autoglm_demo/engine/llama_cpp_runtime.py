@@ -26,14 +26,15 @@ from transformers.utils.chat_template_utils import render_jinja_template
 
 from autoglm_demo.engine.types import (
     ChatMessage,
-    ContextLengthExceeded,
     Finished,
     GenerationEvent,
     ModelInfo,
     PreparedPrompt,
     SamplingParams,
     TextDelta,
+    planned_max_tokens,
 )
+from autoglm_demo.reasoning import THINK_OPEN
 
 MAX_CONTEXT = 8192
 """The KV cache is allocated up front for the whole context; past this it costs more memory
@@ -106,24 +107,16 @@ class LlamaCppRuntime:
         )
         text = rendered[0]
         ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        if len(ids) >= self.info.context_length:
-            raise ContextLengthExceeded(
-                f"The prompt has {len(ids)} tokens but the model's context is "
-                f"{self.info.context_length} tokens. Shorten the conversation."
-            )
         return PreparedPrompt(
             inputs=ids,
             prompt_tokens=len(ids),
-            starts_in_reasoning=text.rstrip().endswith("<think>"),
+            starts_in_reasoning=text.rstrip().endswith(THINK_OPEN),
         )
 
     def generate(
         self, prompt: PreparedPrompt, params: SamplingParams, cancel: threading.Event
     ) -> Iterator[GenerationEvent]:
-        max_new = min(
-            params.max_tokens or self.info.context_length,
-            self.info.context_length - prompt.prompt_tokens,
-        )
+        max_new = planned_max_tokens(params)
         if params.seed is not None:
             # llama.cpp reuses the cached prefix of the previous prompt, and evaluating the
             # rest in a smaller batch shifts the logits slightly; a seed must give the same

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from fastapi.responses import StreamingResponse
 
-from autoglm_demo.engine.engine import Engine
+from autoglm_demo.engine.admission import QueueFull
+from autoglm_demo.engine.engine import Engine, LoadState
+from autoglm_demo.engine.pool import UnknownVariant, VariantPool
 from autoglm_demo.engine.types import (
     ContextLengthExceeded,
     Finished,
@@ -43,6 +45,36 @@ from autoglm_demo.server.transcription import transcribe_audio_parts
 from autoglm_demo.speech.service import Speech
 
 log = logging.getLogger(__name__)
+
+
+async def admit(pool: VariantPool, model: str) -> Engine:
+    """The engine that answers `model`, loading its variant if need be; refused with the
+    OpenAI error for an unknown model (404), a full queue (429) or a model not ready (503)."""
+    try:
+        pool.get(model)
+    except UnknownVariant:
+        raise APIError(
+            404,
+            f"The model '{model}' does not exist. Served models: " + ", ".join(pool.names),
+            param="model",
+            code="model_not_found",
+        ) from None
+    try:
+        pool.admission.check_room()
+    except QueueFull as error:
+        raise APIError(
+            429, str(error), code="queue_full", headers={"Retry-After": str(error.retry_after_s)}
+        ) from None
+    engine = await pool.engine_for(model)
+    status = engine.status
+    if status.state is not LoadState.READY:
+        raise APIError(
+            503,
+            f"The model is not ready: {status.detail}",
+            code=status.state.value,
+            headers={"Retry-After": "5"} if status.state is LoadState.LOADING else None,
+        )
+    return engine
 
 
 @dataclass(frozen=True)
@@ -94,7 +126,7 @@ async def _validate(
     )
     try:
         prompt = await engine.prepare(messages, template_kwargs)
-        engine.plan(prompt, params)
+        params = engine.plan(prompt, params)
     except ContextLengthExceeded as error:
         raise APIError(400, str(error), param="messages", code="context_length_exceeded") from None
     return _Turn(request, prompt, params, transcripts)

@@ -1,4 +1,5 @@
-"""The HTTP surface: OpenAI-compatible /v1 routes and /health. Protocol only; no model code.
+"""The HTTP surface: OpenAI-compatible /v1 routes and /health. Protocol only: what to serve
+and how is decided in `chat` and `transcription`.
 
 `router` holds the /v1 routes, all behind the optional API key; `public_router` holds what
 must answer without one (/health)."""
@@ -10,13 +11,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from autoglm_demo.engine.admission import QueueFull
-from autoglm_demo.engine.engine import Engine, LoadState
-from autoglm_demo.engine.pool import UnknownVariant, Variant, VariantPool
+from autoglm_demo.engine.engine import LoadState
+from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.server import chat, transcription
 from autoglm_demo.server.auth import require_api_key
 from autoglm_demo.server.content import ImageLimits
-from autoglm_demo.server.errors import APIError
 from autoglm_demo.server.protocol import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -61,33 +60,6 @@ def _speech(request: Request) -> Speech:
     return request.app.state.speech
 
 
-def _check_model(request: Request, model: str) -> None:
-    pool = _pool(request)
-    try:
-        pool.get(model)
-    except UnknownVariant:
-        raise APIError(
-            404,
-            f"The model '{model}' does not exist. Served models: " + ", ".join(pool.names),
-            param="model",
-            code="model_not_found",
-        ) from None
-
-
-async def _ready_engine(request: Request, model: str) -> Engine:
-    """The engine of the variant `model` names, loading that variant if it is not loaded."""
-    engine = await _pool(request).engine_for(model)
-    status = engine.status
-    if status.state is not LoadState.READY:
-        raise APIError(
-            503,
-            f"The model is not ready: {status.detail}",
-            code=status.state.value,
-            headers={"Retry-After": "5"} if status.state is LoadState.LOADING else None,
-        )
-    return engine
-
-
 @public_router.get("/health", response_model=Health, responses={503: {"model": Health}})
 def health(request: Request) -> JSONResponse:
     """The default variant's state: the one the server loads at start."""
@@ -126,9 +98,9 @@ def _model_card(name: str, variant: Variant, created: int, *, default: bool) -> 
         weight_bytes=variant.weight_bytes,
         quality=spec.quality,
     )
-    if status.state is not LoadState.READY or variant.engine is None:
+    info = variant.info
+    if info is None:  # what the model can do is known once it is loaded
         return card
-    info = variant.engine.runtime.info
     return card.model_copy(
         update={
             "dtype": info.dtype,
@@ -151,14 +123,7 @@ def _model_card(name: str, variant: Variant, created: int, *, default: bool) -> 
 async def chat_completions(
     body: ChatCompletionRequest, request: Request
 ) -> ChatCompletion | StreamingResponse:
-    _check_model(request, body.model)
-    try:
-        _pool(request).admission.check_room()
-    except QueueFull as error:
-        raise APIError(
-            429, str(error), code="queue_full", headers={"Retry-After": str(error.retry_after_s)}
-        ) from None
-    engine = await _ready_engine(request, body.model)
+    engine = await chat.admit(_pool(request), body.model)
     return await chat.create_chat_completion(
         body, engine, _speech(request), image_limits=_image_limits(_settings(request))
     )

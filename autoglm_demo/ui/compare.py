@@ -24,7 +24,7 @@ WARM_UP = ChatOptions(max_tokens=1, temperature=0, enable_thinking=False)
 
 
 @dataclass
-class Comparison:
+class SideBySide:
     """Both sides as they stand; `loading` names the variant being loaded, if any."""
 
     sides: tuple[list[Turn], list[Turn]]
@@ -36,9 +36,9 @@ async def compare(
     question: Turn,
     requests: tuple[AnswerRequest, AnswerRequest],
     overlay_dir: Path,
-) -> AsyncIterator[Comparison]:
+) -> AsyncIterator[SideBySide]:
     overlay = overlay_hook(overlay_dir)
-    comparison = Comparison(([dataclasses.replace(question)], [dataclasses.replace(question)]))
+    comparison = SideBySide(([dataclasses.replace(question)], [dataclasses.replace(question)]))
     for side, request in zip(comparison.sides, requests, strict=True):
         if not await _is_loaded(client, request.model):
             comparison.loading = request.model

@@ -12,7 +12,7 @@ import openai
 
 from autoglm_demo.client import BackendClient
 from autoglm_demo.conversation import Turn
-from autoglm_demo.ui.models import Catalogue
+from autoglm_demo.ui.models import ServedModels
 from autoglm_demo.ui.voice import VoiceInput
 
 
@@ -64,9 +64,9 @@ def prepare_regenerate(turns: list[Turn]) -> bool:
     return True
 
 
-async def fetch_catalogue(client: BackendClient) -> tuple[Catalogue, str | None]:
-    """The served models, or an empty catalogue and the reason none could be listed."""
+async def fetch_models(client: BackendClient) -> tuple[ServedModels, str | None]:
+    """The served models, or none and the reason they could not be listed."""
     try:
-        return Catalogue(tuple(await client.list_models())), None
+        return ServedModels(tuple(await client.list_models())), None
     except openai.APIError as error:
-        return Catalogue(), error.message
+        return ServedModels(), error.message

@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 
 from autoglm_demo.answering import AnswerRequest
-from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.client import BackendClient
 from autoglm_demo.conversation import Turn, TurnStatus
 from autoglm_demo.qa.export import InvalidExport, read_export, write_exports
 from autoglm_demo.qa.media import MediaFolder
@@ -36,7 +36,7 @@ from autoglm_demo.qa.records import (
 from autoglm_demo.qa.replay import pair, replay
 from autoglm_demo.qa.store import QaStoreError, SessionNotFound
 from autoglm_demo.ui.i18n import label, request_locale, text
-from autoglm_demo.ui.models import Catalogue
+from autoglm_demo.ui.models import ServedModels
 from autoglm_demo.ui.qa_view import comparison_html, session_header, session_table, transcript
 from autoglm_demo.ui.view import turn_of_message
 
@@ -102,7 +102,7 @@ class QaPage:
         model: str | None,
         precision: str | None,
         rating: str | None,
-        catalogue: Catalogue,
+        served: ServedModels,
         current_model: str | None,
         request: gr.Request,
     ) -> tuple[Any, ...]:
@@ -122,7 +122,7 @@ class QaPage:
         self.recorder.flush()  # so that what was just answered or rated is listed
         models, precisions = self.store.facets()
         targets = [
-            choice for family in catalogue.families() for choice in catalogue.variants(family)
+            choice for family in served.families() for choice in served.variants(family)
         ]
         target_ids = [model_id for _, model_id in targets]
         return (
@@ -176,7 +176,7 @@ class QaPage:
         return None
 
     async def replay(
-        self, session_id: str | None, target: str | None, catalogue: Catalogue, request: gr.Request
+        self, session_id: str | None, target: str | None, served: ServedModels, request: gr.Request
     ) -> AsyncIterator[str]:
         """Re-run the opened session on `target`, showing each comparison as it comes; the
         replay is recorded as a session of its own."""
@@ -188,13 +188,8 @@ class QaPage:
             gr.Warning(text("qa_no_target", locale))
             return
         original = await asyncio.to_thread(self.store.session, session_id)
-        template = AnswerRequest(
-            model=target,
-            precision=catalogue.precision(target),
-            system_prompt="",
-            options=ChatOptions(),
-            weight_bytes=catalogue.weight_bytes(target),
-        )
+        # Each replayed turn keeps its own recorded system prompt and options.
+        template = served.answer_request(target)
         recording = QaSession(title=original.title, replay_of=original.id)
 
         def record(old: TurnRecord, request: AnswerRequest, turns: list[Turn]) -> None:
@@ -247,7 +242,7 @@ def build_feedback(qa: QaPage, chatbot: gr.Chatbot, turns: gr.State, session: gr
     comment.submit(qa.save_comment, [session, comment], None)
 
 
-def build_qa_tab(qa: QaPage, tab: gr.Tab, catalogue: gr.State, current_model: gr.Radio) -> None:
+def build_qa_tab(qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Radio) -> None:
     """The QA tab's contents; call inside `tab`."""
     gr.Markdown(label("qa_intro"))
     with gr.Row():
@@ -304,13 +299,13 @@ def build_qa_tab(qa: QaPage, tab: gr.Tab, catalogue: gr.State, current_model: gr
         elem_id="qa-import",
     )
 
-    search_inputs = [since, until, model, precision, rating, catalogue, current_model]
+    search_inputs = [since, until, model, precision, rating, served, current_model]
     search_outputs = [sessions, model, precision, target]
     tab.select(qa.search, search_inputs, search_outputs)
     search.click(qa.search, search_inputs, search_outputs)
     sessions.select(qa.open, None, [opened, header, shown, comparison, exported])
     export.click(qa.export, [opened], [exported])
-    replaying = start.click(qa.replay, [opened, target, catalogue], [comparison])
+    replaying = start.click(qa.replay, [opened, target, served], [comparison])
     replaying.then(qa.search, search_inputs, search_outputs)  # the replay is a new session
     stop.click(None, None, None, cancels=[replaying])
     upload.upload(qa.import_file, [upload], [upload]).then(qa.search, search_inputs, search_outputs)

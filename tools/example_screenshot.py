@@ -2,7 +2,7 @@
 
 No real screenshot may be shipped, so the project draws its own: deterministic (fixed
 layout, Pillow's bundled font), so re-rendering gives the same picture. Re-render with
-`python -c "from autoglm_demo.ui.screenshots import write_example_screenshot as w; w()"`.
+`python -m tools.example_screenshot`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-EXAMPLE_SCREENSHOT = Path(__file__).resolve().parent.parent / "assets" / "settings_screen.png"
+from autoglm_demo.ui.chat_tab import EXAMPLE_SCREENSHOT
+
 SIZE = (720, 1600)  # a common 9:20 phone aspect ratio at a size cheap to send
 
 _BACKGROUND = (247, 248, 252)
@@ -85,3 +86,7 @@ def _entry(
 
 def _navigation_bar(draw: ImageDraw.ImageDraw) -> None:
     draw.rounded_rectangle((260, 1560, 460, 1572), radius=6, fill=_TEXT)
+
+
+if __name__ == "__main__":
+    print(write_example_screenshot())
