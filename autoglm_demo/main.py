@@ -23,12 +23,19 @@ from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.qa.store import QaStore, QaStoreError, default_url
 from autoglm_demo.server.api import create_app
+from autoglm_demo.server.limits import MIB, BodyCap, BodySizeLimit
+from autoglm_demo.server.login_throttle import LoginThrottle, login_note
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech.service import Speech
 from autoglm_demo.ui.page import mount_page
 from autoglm_demo.ui.voice import VoiceInput
 
 _ANY_INTERFACE = {"0.0.0.0", "::", ""}
+
+# Every page request but an upload is a small JSON or form body (a message, settings, a
+# login); 1 MiB leaves room for a long system prompt and refuses the rest unread.
+PAGE_REQUEST_BYTES = MIB
+_MULTIPART_SLACK = 64 * 2**10  # part headers and boundaries around the uploaded files
 
 
 def embedded_api_url(settings: Settings) -> str:
@@ -52,7 +59,37 @@ def build_page_app(settings: Settings) -> FastAPI:
         app = create_app(settings, build_pool(settings), speech)
     # One key setting: the embedded /v1 requires it, and a remote backend gets it.
     client = BackendClient(settings.backend_url or embedded_api_url(settings), settings.api_key)
-    return mount_page(app, client, settings, VoiceInput(client, speech), recorder, login)
+    note = login_note() if settings.page_auth else None
+    mount_page(app, client, settings, VoiceInput(client, speech), recorder, login, note)
+    guard_page_requests(app, settings)
+    return app
+
+
+def guard_page_requests(app: FastAPI, settings: Settings) -> None:
+    """Caps on every request body, and on login tries, ahead of Gradio's routes.
+
+    Gradio reads a whole body before it checks the login or the input, so without a cap
+    anyone could make the server hold 200 MiB per request.
+    """
+    if settings.page_auth:
+        app.add_middleware(LoginThrottle)
+    app.add_middleware(BodySizeLimit, caps=page_body_caps(settings))  # outermost
+
+
+def page_body_caps(settings: Settings) -> list[BodyCap]:
+    """The largest body per route: uploads get --max-upload-mb (all files of one request
+    together), the embedded API --max-request-mb, everything else PAGE_REQUEST_BYTES."""
+    caps = [
+        BodyCap("/", PAGE_REQUEST_BYTES, advice="Page requests carry no files."),
+        BodyCap(
+            "/gradio_api/upload",
+            settings.max_upload_mb * MIB + _MULTIPART_SLACK,
+            advice="Upload fewer or smaller files at once.",
+        ),
+    ]
+    if not settings.backend_url:
+        caps.append(BodyCap("/v1", settings.max_request_mb * MIB))
+    return caps
 
 
 def build_api_app(settings: Settings) -> FastAPI:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 from fastapi import FastAPI
 
+import autoglm_demo
 from autoglm_demo.client import BackendClient
 from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.settings import Settings
@@ -13,7 +16,12 @@ from autoglm_demo.ui.compare_tab import CompareTab
 from autoglm_demo.ui.i18n import I18N, label
 from autoglm_demo.ui.models import ServedModels
 from autoglm_demo.ui.qa_tab import QaPage, build_qa_tab
-from autoglm_demo.ui.uploads import private_upload_dir
+from autoglm_demo.ui.uploads import (
+    check_file_access,
+    end_sessions_when_closed,
+    never_served,
+    private_upload_dir,
+)
 from autoglm_demo.ui.voice import VoiceInput
 
 CSS = """
@@ -29,15 +37,26 @@ def mount_page(
     voice: VoiceInput,
     recorder: Recorder,
     login: tuple[str, str] | None,
-) -> FastAPI:
-    """The page at / of `app`, talking to its backend through `client`."""
+    login_message: str | None = None,
+) -> None:
+    """The page at / of `app`, talking to its backend through `client`, with Gradio's file
+    checks on: uploads in, nothing else out."""
     private_upload_dir()  # before the page is built: Gradio reads it then
     demo = build_page(client, settings, voice, recorder)
-    return gr.mount_gradio_app(
+    end_sessions_when_closed(demo)
+    gr.mount_gradio_app(
         app, demo, path="/", i18n=I18N, css=CSS, theme=gr.themes.Soft(), footer_links=["api"],
         auth=login,
-        max_file_size=f"{settings.max_upload_mb}mb",
+        auth_message=login_message,
+        # An unexpected exception's text (a refused path lists the blocked folders) goes to
+        # the log, not to the browser; gr.Error and gr.Warning messages are still shown.
+        show_error=False,
+        max_file_size=settings.max_upload_mb * 2**20,
+        blocked_paths=never_served(
+            Path(autoglm_demo.__file__).parent, Path.cwd(), settings.cache_dir
+        ),
     )
+    check_file_access(demo)
 
 
 def build_page(
