@@ -21,7 +21,7 @@ from autoglm_demo.qa.records import MediaKind, Rating, RecordStatus
 from autoglm_demo.qa.store import QaStore
 from autoglm_demo.settings import Settings
 from autoglm_demo.ui import handlers
-from autoglm_demo.ui.qa_tab import QaPage
+from autoglm_demo.ui.feedback import FeedbackBox
 from autoglm_demo.ui.view import render
 from tests.qa_support import finished_turn, screenshot
 
@@ -173,7 +173,7 @@ def test_recording_never_waits_for_the_database(tagged_backend: str, tmp_path: P
 def test_feedback_from_the_chatbot_thumbs_is_stored_with_the_turn(
     recorder: Recorder, tmp_path: Path
 ) -> None:
-    qa = QaPage(recorder, BackendClient("http://127.0.0.1:9/v1"), tmp_path)
+    qa = FeedbackBox(recorder)
     session = QaSession()
     turns = [finished_turn("first", "one"), finished_turn("second", "two")]
     request = AnswerRequest("m", "int8", "", OPTIONS)

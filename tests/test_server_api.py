@@ -130,6 +130,12 @@ def test_stop_sequence_cuts_the_answer(sdk: openai.OpenAI) -> None:
     assert cut.finish_reason == "stop"
 
 
+def test_a_temperature_next_to_zero_decodes_greedily(sdk: openai.OpenAI) -> None:
+    greedy = sdk.chat.completions.create(**chat(max_tokens=12, temperature=0)).choices[0]
+    tiny = sdk.chat.completions.create(**chat(max_tokens=12, temperature=5e-324)).choices[0]
+    assert tiny.message.content == greedy.message.content and greedy.message.content
+
+
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [
@@ -360,8 +366,12 @@ def test_concurrent_streams_all_complete_correctly(base_url: str, sdk: openai.Op
     assert asyncio.run(all_at_once()) == expected
 
 
-def test_client_disconnect_cancels_generation(app: FastAPI, api: httpx.Client) -> None:
-    spy = _GenerationSpy(app.state.pool.default.engine.runtime)
+def test_client_disconnect_cancels_generation(
+    app: FastAPI, api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = app.state.pool.default.engine.runtime
+    spy = _GenerationSpy(runtime.generate)
+    monkeypatch.setattr(runtime, "generate", spy)  # the app lives on: restored after the test
     with api.stream(
         "POST", "/v1/chat/completions", json=chat(max_tokens=2000, temperature=0, stream=True)
     ) as response:
@@ -380,9 +390,8 @@ def test_client_disconnect_cancels_generation(app: FastAPI, api: httpx.Client) -
 class _GenerationSpy:
     """Wraps the live runtime's generate to observe cancellation from outside."""
 
-    def __init__(self, runtime: Any) -> None:
-        self._inner = runtime.generate
-        runtime.generate = self
+    def __init__(self, generate: Any) -> None:
+        self._inner = generate
         self.active = 0
         self.cancelled: list[threading.Event] = []
         self.produced: list[int] = []

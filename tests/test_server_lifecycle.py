@@ -166,7 +166,7 @@ def _post_until_refused(base: str, body: dict[str, object]) -> httpx.Response:
 
 
 def test_a_generation_that_fails_midway_ends_its_stream_with_an_error(
-    tiny_llama_dir: Path,
+    tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = app_for(tiny_llama_dir)
     with serve_app(app) as base:
@@ -179,7 +179,7 @@ def test_a_generation_that_fails_midway_ends_its_stream_with_an_error(
                     raise RuntimeError("device lost")
                 yield event
 
-        runtime.generate = breaks_after_two_events
+        monkeypatch.setattr(runtime, "generate", breaks_after_two_events)
         body = {**CHAT, "max_tokens": 20, "stream": True}
         with httpx.stream("POST", f"{base}/v1/chat/completions", json=body, timeout=10) as stream:
             events = [line[6:] for line in stream.iter_lines() if line.startswith("data: ")]
@@ -189,5 +189,5 @@ def test_a_generation_that_fails_midway_ends_its_stream_with_an_error(
             f"{base}/v1/chat/completions", json={**CHAT, "max_tokens": 20}, timeout=10
         )
         assert whole.status_code == 500 and "Traceback" not in whole.text
-        runtime.generate = working
+        monkeypatch.undo()  # the runtime's own generate again
         assert httpx.post(f"{base}/v1/chat/completions", json=CHAT, timeout=10).status_code == 200

@@ -127,7 +127,7 @@ class LlamaCppRuntime:
         # OpenAI API has no field for, so sampling means the same as on transformers.
         tokens = self.llm.generate(
             prompt.inputs,
-            temp=params.temperature,
+            temp=0.0 if params.greedy else params.temperature,
             top_p=params.top_p,
             top_k=0,
             min_p=0.0,

@@ -275,7 +275,7 @@ class TransformersRuntime:
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             sampling: dict[str, Any] = {"do_sample": False}
-            if params.temperature > 0:
+            if not params.greedy:
                 sampling = {
                     "do_sample": True,
                     "temperature": params.temperature,

@@ -34,6 +34,15 @@ class SamplingParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
 
+    @property
+    def greedy(self) -> bool:
+        """Temperatures next to zero decode greedily, as vLLM's do: dividing the logits by
+        one (5e-324, say) overflows them, and sampling from infinities fails."""
+        return self.temperature < GREEDY_BELOW
+
+
+GREEDY_BELOW = 1e-5
+
 
 def planned_max_tokens(params: SamplingParams) -> int:
     """How many tokens a runtime may generate: `Engine.plan` fixed it against the context."""

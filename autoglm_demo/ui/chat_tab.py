@@ -23,10 +23,10 @@ from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.settings import Settings
 from autoglm_demo.ui import handlers
 from autoglm_demo.ui.answer_settings import AnswerSettings, Values
+from autoglm_demo.ui.feedback import FeedbackBox, build_feedback
 from autoglm_demo.ui.i18n import label, request_locale, text
 from autoglm_demo.ui.models import ServedModels
 from autoglm_demo.ui.overlay import overlay_hook
-from autoglm_demo.ui.qa_tab import QaPage, build_feedback
 from autoglm_demo.ui.uploads import forget_session
 from autoglm_demo.ui.view import render
 from autoglm_demo.ui.voice import VoiceInput
@@ -88,7 +88,7 @@ class ChatTab:
 
     # Building.
 
-    def build(self, served: gr.State, qa_page: QaPage, settings: Settings) -> None:
+    def build(self, served: gr.State, settings: Settings) -> None:
         """The tab's components and events; call inside its gr.Tab."""
         turns = gr.State([], delete_callback=forget_session)
         # A function, which Gradio calls for every browser session: each gets a QA session.
@@ -103,7 +103,7 @@ class ChatTab:
                     buttons=["copy", "copy_all"],
                     feedback_options=("Like", "Dislike"),
                 )
-                build_feedback(qa_page, chatbot, turns, qa_session)
+                build_feedback(FeedbackBox(self.recorder), chatbot, turns, qa_session)
                 message = message_box("message")
                 with gr.Row(elem_id="answer-controls"):
                     stop = gr.Button(label("stop"), variant="stop", elem_id="stop")

@@ -73,7 +73,7 @@ def build_page(
         gr.Markdown(label("subtitle"))
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab(label("tab_chat"), id="chat"):
-                chat.build(served, qa_page, settings)
+                chat.build(served, settings)
             with gr.Tab(label("tab_compare"), id="compare"):
                 compare.build(chat.inputs.settings)
             with gr.Tab(label("tab_qa"), id="qa") as qa_tab:

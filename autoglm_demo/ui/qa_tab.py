@@ -1,7 +1,7 @@
-"""QA on the page: rating answers in the Chat tab, and the QA tab (find, read, export,
-import and replay recorded sessions).
+"""The QA tab: find, read, export, import and replay recorded sessions (rating answers in
+the Chat tab is `feedback.py`).
 
-As in `layout.py`, the methods of `QaPage` only adapt between components and the logic in
+As in `chat_tab.py`, the methods of `QaPage` only adapt between components and the logic in
 `autoglm_demo.qa`. Database calls are blocking; Gradio runs the plain (not async) methods
 on worker threads, and the async replay hands them to threads itself.
 """
@@ -9,7 +9,6 @@ on worker threads, and the async replay hands them to threads itself.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import html
 import logging
 from collections.abc import AsyncIterator
@@ -21,26 +20,22 @@ import gradio as gr
 
 from autoglm_demo.answering import AnswerRequest
 from autoglm_demo.client import BackendClient
-from autoglm_demo.conversation import Turn, TurnStatus
+from autoglm_demo.conversation import Turn
 from autoglm_demo.qa.export import InvalidExport, open_export, write_exports
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import (
-    Feedback,
-    Rating,
     RatingFilter,
     SessionFilter,
     SessionRecord,
     TurnRecord,
     new_id,
-    utc_now,
 )
 from autoglm_demo.qa.replay import pair, replay
 from autoglm_demo.qa.store import QaStoreError, SessionNotFound
 from autoglm_demo.ui.i18n import label, request_locale, text
 from autoglm_demo.ui.models import ServedModels
 from autoglm_demo.ui.qa_view import comparison_html, session_header, session_table, transcript
-from autoglm_demo.ui.view import turn_of_message
 
 log = logging.getLogger(__name__)
 
@@ -57,45 +52,6 @@ class QaPage:
         self.client = client
         self.media = MediaFolder(self.store, files / "qa-media")
         self.exports = files / "qa-exports"
-
-    # The Chat tab: feedback on answers.
-
-    def rate(
-        self, turns: list[Turn], session: QaSession, like: gr.LikeData, request: gr.Request
-    ) -> tuple[Any, Any]:
-        """A thumb clicked (or un-clicked) on an answer; opens the comment box for it."""
-        locale = request_locale(request)
-        turn = turn_of_message(turns, like.index) if isinstance(like.index, int) else None
-        if turn is None or turn.status in (TurnStatus.WAITING, TurnStatus.STREAMING):
-            gr.Warning(text("qa_not_finished", locale))
-            return gr.skip(), gr.skip()
-        if turn.record_id is None:
-            gr.Warning(text("qa_not_recorded", locale))
-            return gr.skip(), gr.skip()
-        if like.liked == "":  # the same thumb clicked again: no rating any more
-            session.feedback.pop(turn.record_id, None)
-            session.commenting = None
-            self.recorder.rate(turn.record_id, None)
-            return gr.Row(visible=False), ""
-        earlier = session.feedback.get(turn.record_id)
-        feedback = Feedback(
-            Rating.GOOD if like.liked is True else Rating.BAD, earlier.comment if earlier else ""
-        )
-        session.feedback[turn.record_id] = feedback
-        session.commenting = turn.record_id
-        self.recorder.rate(turn.record_id, feedback)
-        return gr.Row(visible=True), feedback.comment
-
-    def save_comment(self, session: QaSession, comment: str, request: gr.Request) -> None:
-        locale = request_locale(request)
-        rated = session.feedback.get(session.commenting or "")
-        if session.commenting is None or rated is None:
-            gr.Warning(text("qa_nothing_rated", locale))
-            return
-        feedback = dataclasses.replace(rated, comment=comment.strip(), updated_at=utc_now())
-        session.feedback[session.commenting] = feedback
-        self.recorder.rate(session.commenting, feedback)
-        gr.Info(text("qa_comment_saved", locale))
 
     # The QA tab.
 
@@ -256,21 +212,6 @@ def _variant(model: str, precision: str | None) -> str:
 def _answered_by(session: SessionRecord) -> str:
     variants = dict.fromkeys(_variant(turn.model, turn.precision) for turn in session.turns)
     return ", ".join(variants)
-
-
-def build_feedback(qa: QaPage, chatbot: gr.Chatbot, turns: gr.State, session: gr.State) -> None:
-    """The comment box under the chat, shown once an answer is rated."""
-    with gr.Row(visible=False, elem_id="qa-feedback") as row:
-        comment = gr.Textbox(
-            label=label("qa_comment"),
-            placeholder=label("qa_comment_placeholder"),
-            scale=4,
-            elem_id="qa-comment",
-        )
-        save = gr.Button(label("qa_save_comment"), scale=1, elem_id="qa-save-comment")
-    chatbot.like(qa.rate, [turns, session], [row, comment])
-    save.click(qa.save_comment, [session, comment], None)
-    comment.submit(qa.save_comment, [session, comment], None)
 
 
 def build_qa_tab(qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Radio) -> None:
