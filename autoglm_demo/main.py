@@ -23,6 +23,7 @@ from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.qa.store import QaStore, QaStoreError, default_url
 from autoglm_demo.server.api import create_app
+from autoglm_demo.server.deadlines import uvicorn_options
 from autoglm_demo.server.limits import MIB, BodyCap, BodySizeLimit
 from autoglm_demo.server.login_throttle import LoginThrottle, login_note
 from autoglm_demo.settings import Settings
@@ -105,9 +106,7 @@ def build_pool(settings: Settings) -> VariantPool:
     first = default_precision(settings, specs)
 
     def make_engine(spec: VariantSpec) -> Engine:
-        return Engine(
-            spec.load, admission=admission, default_max_tokens=settings.default_max_tokens
-        )
+        return Engine(spec.load, default_max_tokens=settings.default_max_tokens)
 
     return VariantPool(
         variants,
@@ -164,4 +163,10 @@ def serve_api(settings: Settings) -> None:
 
 
 def _run(app: FastAPI, settings: Settings) -> None:
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        **uvicorn_options(settings.read_timeout),
+    )

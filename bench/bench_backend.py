@@ -31,6 +31,7 @@ import httpx
 import numpy as np
 import torch
 
+from autoglm_demo.engine.admission import Admission
 from autoglm_demo.engine.engine import Engine, LoadState
 from autoglm_demo.engine.offline_default import exported_model_dir
 from autoglm_demo.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
@@ -115,7 +116,9 @@ async def timed_engine(engine: Engine, prompt: str, max_tokens: int) -> StreamTi
     # The template arguments the server derives from a request that sets no flags.
     prepared = await engine.prepare([ChatMessage("user", prompt)], {"enable_thinking": True})
     params = SamplingParams(max_tokens=max_tokens, temperature=0)
-    async for event in engine.generate(prepared, engine.plan(prepared, params)):
+    # The bench is the engine's only user, so a fresh admission always has room.
+    planned = engine.plan(prepared, params)
+    async for event in engine.generate(prepared, planned, Admission().enter()):
         if isinstance(event, TextDelta):
             last = time.perf_counter() - started
             first = last if first is None else first

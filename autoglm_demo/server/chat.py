@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from fastapi.responses import StreamingResponse
 
-from autoglm_demo.engine.admission import QueueFull
+from autoglm_demo.engine.admission import Ticket
 from autoglm_demo.engine.engine import Engine, LoadState
 from autoglm_demo.engine.pool import UnknownVariant, VariantPool
 from autoglm_demo.engine.types import (
+    ChatTemplateError,
     ContextLengthExceeded,
     Finished,
     PreparedPrompt,
@@ -47,9 +48,10 @@ from autoglm_demo.speech.service import Speech
 log = logging.getLogger(__name__)
 
 
-async def admit(pool: VariantPool, model: str) -> Engine:
+async def engine_for(pool: VariantPool, model: str) -> Engine:
     """The engine that answers `model`, loading its variant if need be; refused with the
-    OpenAI error for an unknown model (404), a full queue (429) or a model not ready (503)."""
+    OpenAI error for an unknown model (404) or a model not ready (503). (A full queue was
+    refused on arrival: server/gate.py.)"""
     try:
         pool.get(model)
     except UnknownVariant:
@@ -58,12 +60,6 @@ async def admit(pool: VariantPool, model: str) -> Engine:
             f"The model '{model}' does not exist. Served models: " + ", ".join(pool.names),
             param="model",
             code="model_not_found",
-        ) from None
-    try:
-        pool.admission.check_room()
-    except QueueFull as error:
-        raise APIError(
-            429, str(error), code="queue_full", headers={"Retry-After": str(error.retry_after_s)}
         ) from None
     engine = await pool.engine_for(model)
     status = engine.status
@@ -85,6 +81,7 @@ class _Turn:
     prompt: PreparedPrompt
     params: SamplingParams
     transcripts: list[InputTranscript]
+    ticket: Ticket
 
     @property
     def input_transcripts(self) -> list[InputTranscript] | None:
@@ -92,9 +89,14 @@ class _Turn:
 
 
 async def create_chat_completion(
-    request: ChatCompletionRequest, engine: Engine, speech: Speech, *, image_limits: ImageLimits
+    request: ChatCompletionRequest,
+    engine: Engine,
+    speech: Speech,
+    ticket: Ticket,
+    *,
+    image_limits: ImageLimits,
 ) -> ChatCompletion | StreamingResponse:
-    turn = await _validate(request, engine, speech, image_limits=image_limits)
+    turn = await _validate(request, engine, speech, ticket, image_limits=image_limits)
     if request.stream:
         return StreamingResponse(
             _sse(turn, engine),
@@ -105,7 +107,12 @@ async def create_chat_completion(
 
 
 async def _validate(
-    request: ChatCompletionRequest, engine: Engine, speech: Speech, *, image_limits: ImageLimits
+    request: ChatCompletionRequest,
+    engine: Engine,
+    speech: Speech,
+    ticket: Ticket,
+    *,
+    image_limits: ImageLimits,
 ) -> _Turn:
     """Everything that can be refused is refused here, before a stream starts."""
     transcripts = await transcribe_audio_parts(speech, request.messages)
@@ -129,7 +136,11 @@ async def _validate(
         params = engine.plan(prompt, params)
     except ContextLengthExceeded as error:
         raise APIError(400, str(error), param="messages", code="context_length_exceeded") from None
-    return _Turn(request, prompt, params, transcripts)
+    except ChatTemplateError as error:
+        raise APIError(
+            400, f"The model's chat template refused the request: {error}", param="messages"
+        ) from None
+    return _Turn(request, prompt, params, transcripts, ticket)
 
 
 async def _turn(turn: _Turn, engine: Engine) -> AsyncIterator[Split | Finished]:
@@ -144,7 +155,7 @@ async def _turn(turn: _Turn, engine: Engine) -> AsyncIterator[Split | Finished]:
     def shaped(split: Split) -> Split:
         return split if request.include_reasoning else Split(answer=split.answer)
 
-    async for event in engine.generate(turn.prompt, turn.params):
+    async for event in engine.generate(turn.prompt, turn.params, turn.ticket):
         if isinstance(event, TextDelta):
             split = splitter.feed(event.text) if splitter else Split(answer=event.text)
             if split := shaped(split):

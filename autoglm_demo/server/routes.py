@@ -15,7 +15,9 @@ from autoglm_demo.engine.engine import LoadState
 from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.server import chat, transcription
 from autoglm_demo.server.auth import require_api_key
+from autoglm_demo.server.checks import check_request
 from autoglm_demo.server.content import ImageLimits
+from autoglm_demo.server.gate import ticket_of
 from autoglm_demo.server.protocol import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -53,6 +55,7 @@ def _image_limits(settings: Settings) -> ImageLimits:
         settings.max_image_side,
         url_hosts=settings.image_url_hosts,
         max_url_bytes=settings.max_request_mb * 2**20,  # a fetched image is capped like a body
+        url_timeout_s=settings.image_url_timeout,
     )
 
 
@@ -123,9 +126,14 @@ def _model_card(name: str, variant: Variant, created: int, *, default: bool) -> 
 async def chat_completions(
     body: ChatCompletionRequest, request: Request
 ) -> ChatCompletion | StreamingResponse:
-    engine = await chat.admit(_pool(request), body.model)
+    check_request(body)
+    engine = await chat.engine_for(_pool(request), body.model)
     return await chat.create_chat_completion(
-        body, engine, _speech(request), image_limits=_image_limits(_settings(request))
+        body,
+        engine,
+        _speech(request),
+        ticket_of(request),
+        image_limits=_image_limits(_settings(request)),
     )
 
 
