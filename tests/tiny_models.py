@@ -381,7 +381,7 @@ def _wire_reply(model: Any, tokenizer: Any, chain: list[str]) -> None:
             layer.self_attn.o_proj.weight.zero_()
             layer.mlp.down_proj.weight.zero_()
         hidden = text.config.hidden_size
-        for axis, (token, following) in enumerate(zip(ids, ids[1:] + ids[-1:])):
+        for axis, (token, following) in enumerate(zip(ids, ids[1:] + ids[-1:], strict=True)):
             text.embed_tokens.weight[token] = torch.nn.functional.one_hot(
                 torch.tensor(axis), hidden
             ).float()

@@ -129,7 +129,7 @@ class Engine:
         if room <= 0:
             raise ContextLengthExceeded(
                 f"The prompt has {prompt.prompt_tokens} tokens but the model's context is "
-                f"{context} tokens. Shorten the conversation or send fewer images."
+                f"{context} tokens. Shorten the conversation or send fewer or smaller images."
             )
         if params.max_tokens is None:
             return dataclasses.replace(params, max_tokens=min(self._default_max_tokens, room))
