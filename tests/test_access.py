@@ -85,7 +85,9 @@ def keyed_page(
 
     monkeypatch.setattr(main, "BackendClient", recording_client)
     port = free_port()
-    # An empty model folder fails to load at once: /v1/models answers, with no model listed.
+    # A config without weights passes the start-up check and fails to load at once: /v1/models
+    # answers, with no model loaded.
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
     settings = Settings(model=str(tmp_path), api_key=KEY, port=port, log_level="warning")
     with serve_app(build_page_app(settings), port=port, ready_path=None) as url:
         yield url, made[0]
