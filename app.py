@@ -11,26 +11,10 @@ from autoglm_demo.settings import parse_settings
 def main() -> None:
     settings = parse_settings(port=7860)
     # Imported only once the flags are read: `--help` and a bad flag answer at once, without
-    # loading the web stack (the model runtimes load later still, with their variant).
-    import uvicorn
+    # loading the web stack.
+    from autoglm_demo.main import serve_page
 
-    from autoglm_demo.cli import build_pool, configure_logging
-    from autoglm_demo.server.deadlines import uvicorn_options
-
-    configure_logging(settings.log_level)
-    pool = None
-    if not settings.backend_url:
-        pool = build_pool(settings)
-        pool.start()  # the default variant loads on its thread while the page's libraries import
-    from autoglm_demo.ui import build_page_app
-
-    uvicorn.run(
-        build_page_app(settings, pool),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        **uvicorn_options(settings.read_timeout),
-    )
+    serve_page(settings)
 
 
 if __name__ == "__main__":

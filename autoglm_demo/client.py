@@ -7,7 +7,7 @@ or `<think>` tags left inside `content` (vLLM without a reasoning parser, as Aut
 officially served). All three become the same `ReasoningDelta` events here.
 
 Speech: `transcribe` uses the backend's /audio/transcriptions, and a chat request's
-input_audio transcripts (our server's `input_transcripts`) arrive as `InputTranscript` events.
+input_audio transcripts (our server's `input_transcripts`) arrive as `TranscriptReport` events.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class BackendError:
 
 
 @dataclass(frozen=True)
-class InputTranscript:
+class TranscriptReport:
     """What the backend heard in one input_audio part of the request."""
 
     message_index: int
@@ -60,7 +60,7 @@ class InputTranscript:
     language: str
 
 
-ClientEvent = ReasoningDelta | AnswerDelta | UsageReport | Finish | BackendError | InputTranscript
+ClientEvent = ReasoningDelta | AnswerDelta | UsageReport | Finish | BackendError | TranscriptReport
 
 
 class TranscriptionNotServed(Exception):
@@ -176,7 +176,7 @@ class BackendClient:
 
 def _chunk_events(chunk: Any, splitter: ReasoningSplitter) -> list[ClientEvent]:
     events: list[ClientEvent] = [
-        InputTranscript(t["message_index"], t["part_index"], t["text"], t.get("language", ""))
+        TranscriptReport(t["message_index"], t["part_index"], t["text"], t.get("language", ""))
         for t in (chunk.model_extra or {}).get("input_transcripts") or ()
     ]
     for choice in chunk.choices or ():

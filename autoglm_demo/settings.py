@@ -16,10 +16,11 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 ENV_PREFIX = "AUTOGLM_"
-PRECISIONS = ("full", "int8", "int4")
+Precision = Literal["full", "int8", "int4"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 def _option(default: Any, help: str, **kwargs: Any) -> Any:
@@ -91,7 +92,9 @@ class Settings:
     max_variant_memory_mb: int = _option(
         0, "Memory budget for the loaded variants' weights, in MiB (0: no limit)."
     )
-    llama_threads: int = _option(0, "CPU threads for llama.cpp (0: every core this process may use).")
+    llama_threads: int = _option(
+        0, "CPU threads for llama.cpp (0: every core this process may use)."
+    )
     cache_dir: Path = _option(
         _default_cache_dir(), "Where converted weights and other derived files are kept."
     )

@@ -32,10 +32,10 @@ import httpx
 import numpy as np
 import torch
 
-from autoglm_demo.cli import build_pool
 from autoglm_demo.engine.admission import Admission
 from autoglm_demo.engine.engine import Engine, LoadState
 from autoglm_demo.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
+from autoglm_demo.main import build_pool
 from autoglm_demo.settings import Settings
 from bench.common import (
     DEFAULT_CACHE_DIR,
@@ -118,7 +118,8 @@ async def timed_engine(engine: Engine, prompt: str, max_tokens: int) -> StreamTi
     prepared = await engine.prepare([ChatMessage("user", prompt)], {"enable_thinking": True})
     params = SamplingParams(max_tokens=max_tokens, temperature=0)
     # The bench is the engine's only user, so a fresh admission always has room.
-    async for event in engine.generate(prepared, params, Admission().enter()):
+    planned = engine.plan(prepared, params)
+    async for event in engine.generate(prepared, planned, Admission().enter()):
         if isinstance(event, TextDelta):
             last = time.perf_counter() - started
             first = last if first is None else first
@@ -237,7 +238,7 @@ def targets(summary: dict[str, dict[str, float]], basis: str) -> list[tuple[str,
 def verdicts(summary: dict[str, dict[str, float]]) -> list[str]:
     lines = []
     for (name, met, detail), (_, best_met, best_detail) in zip(
-        targets(summary, "median"), targets(summary, "best")
+        targets(summary, "median"), targets(summary, "best"), strict=True
     ):
         lines.append(f"- {name}: medians {'met' if met else 'NOT met'} ({detail}); "
                      f"best rounds {'met' if best_met else 'NOT met'} ({best_detail})")

@@ -61,7 +61,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=16, help="concurrent streaming clients")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long clients send")
     parser.add_argument("--max-tokens", type=int, default=32, help="greedy tokens per answer")
-    parser.add_argument("--max-queue", type=int, default=None, help="serve --max-queue (default: the server's)")
+    parser.add_argument(
+        "--max-queue", type=int, default=None, help="serve --max-queue (default: the server's)"
+    )
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     args = parser.parse_args()
     if not (1 <= args.clients <= 256 and 1 <= args.seconds <= 3600):
@@ -104,7 +106,9 @@ async def reference_answers(
     """(answer, trace) of every prompt, whole and greedy: what every stream must reproduce."""
     answers = {}
     for prompt in PROMPTS:
-        response = await client.post(url, json=body(prompt, max_tokens, False), timeout=REQUEST_TIMEOUT_S)
+        response = await client.post(
+            url, json=body(prompt, max_tokens, False), timeout=REQUEST_TIMEOUT_S
+        )
         response.raise_for_status()
         message = response.json()["choices"][0]["message"]
         answers[prompt] = (message["content"], message.get("reasoning_content") or "")
@@ -188,7 +192,9 @@ async def client_loop(
             prompt = PROMPTS[turn % len(PROMPTS)]
             turn += 1
             try:
-                retry_after = await one_stream(client, url, prompt, max_tokens, tally, expected[prompt])
+                retry_after = await one_stream(
+                    client, url, prompt, max_tokens, tally, expected[prompt]
+                )
             except httpx.HTTPError as error:
                 tally.errors += 1
                 tally.note(f"{type(error).__name__}: {error}")
@@ -269,7 +275,9 @@ async def run_load(args: argparse.Namespace, base: str) -> dict[str, Any]:
         "completion_tokens": tally.completion_tokens,
         "elapsed_s": round(elapsed, 2),
         "aggregate_tok_s": round(tally.completion_tokens / elapsed, 2),
-        "retry_after_s_median": float(np.median(tally.retry_after_s)) if tally.retry_after_s else None,
+        "retry_after_s_median": float(np.median(tally.retry_after_s))
+        if tally.retry_after_s
+        else None,
         "problems": tally.problems,
         "expected_answers": {prompt: answer for prompt, (answer, _) in expected.items()},
     }

@@ -70,7 +70,9 @@ WATCH_JS = """
              {subtree: true, childList: true, characterData: true});
 }
 """ % ANSWER
-RESET_JS = "() => { window.__bench.sent = null; window.__bench.changes = []; window.__bench.last = ''; }"
+RESET_JS = (
+    "() => { window.__bench.sent = null; window.__bench.changes = []; window.__bench.last = ''; }"
+)
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,9 @@ async def run(args: argparse.Namespace, base: str) -> dict[str, Any]:
     url = f"{base}/v1/chat/completions"
     blocked: list[str] = []
     async with httpx.AsyncClient() as client, async_playwright() as playwright:
-        reference = await client.post(url, json=page_body(args.max_tokens, stream=False), timeout=180)
+        reference = await client.post(
+            url, json=page_body(args.max_tokens, stream=False), timeout=180
+        )
         expected = reference.json()["choices"][0]["message"]["content"]
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = await open_page(browser, base, args.max_tokens, blocked)

@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> None:
         bodies = hostile_bodies(base, server.pid)
         logins = wrong_passwords(base)
     print(f"## {args.label}\n")
-    print(markdown_table(list(bodies[0]), [[str(value) for value in row.values()] for row in bodies]))
+    print(
+        markdown_table(list(bodies[0]), [[str(value) for value in row.values()] for row in bodies])
+    )
     print(f"\n{logins}")
     if args.app == REPO_ROOT / "app.py":  # another tree's figures are printed, not kept
         write_results("page_hostile", {"bodies": bodies, "logins": logins})

@@ -200,7 +200,8 @@ def measure_quality(model_dir: Path, ggufs: dict[str, Path], f16: Path) -> dict[
             "mean_abs_nll_difference": float(np.abs(p.nll - against.nll).mean()),
         }
 
-    candidates = {"F32 (full)": predictions["full"], "F16": llama_cpp_predictions(f16, chunks, text)}
+    f16_predictions = llama_cpp_predictions(f16, chunks, text)
+    candidates = {"F32 (full)": predictions["full"], "F16": f16_predictions}
     return {"tokens": len(ids), "windows": len(chunks), "predicted_positions": len(next_tokens),
             "variants": {precision: figures(p, predictions["full"])
                          for precision, p in predictions.items()},
@@ -462,8 +463,8 @@ def peer_ratios(summary: dict[str, dict[str, float]],
     ratios = {}
     for precision in QUANTIZED:
         ours, theirs = summary[f"{precision} {OURS}"], summary[f"{precision} {PEER}"]
-        paired = [a.decode_tok_s / b.decode_tok_s
-                  for a, b in zip(runs[f"{precision} {OURS}"], runs[f"{precision} {PEER}"])]
+        pairs = zip(runs[f"{precision} {OURS}"], runs[f"{precision} {PEER}"], strict=False)
+        paired = [a.decode_tok_s / b.decode_tok_s for a, b in pairs]
         ratios[precision] = {"median": ours["decode_tok_s"] / theirs["decode_tok_s"],
                              "best": ours["best_decode_tok_s"] / theirs["best_decode_tok_s"],
                              "paired_median": median(paired)}

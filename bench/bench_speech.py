@@ -54,7 +54,9 @@ def main() -> None:
 
     started = time.perf_counter()
     shipped_weights.shipped_model_dir(settings.cache_dir)
-    print(f"weights ready (joined now if the cache was empty): {time.perf_counter() - started:.2f} s")
+    print(
+        f"weights ready (joined now if the cache was empty): {time.perf_counter() - started:.2f} s"
+    )
     started = time.perf_counter()
     load_transcriber(settings)
     print(f"model load: {time.perf_counter() - started:.2f} s")

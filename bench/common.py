@@ -32,7 +32,9 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LOOPBACK = "127.0.0.1"
 DEFAULT_CACHE_DIR = parse_settings([]).cache_dir  # the product's own: AUTOGLM_CACHE_DIR or ~/.cache
 # Long enough for 64 greedy tokens to pass the EOS of a chatty small model.
-DEFAULT_PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
+DEFAULT_PROMPT = (
+    "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
+)
 
 
 def free_port() -> int:

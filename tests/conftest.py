@@ -15,7 +15,6 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from autoglm_demo.engine.gguf_convert import GPT2_VOCAB, converter_dir
@@ -151,8 +150,8 @@ def page_settings(model: Path, port: int, **overrides: object) -> Settings:
 
 def app_for(model: Path | None, **settings_fields: object) -> FastAPI:
     """The real server app for a model folder (None: the offline default)."""
-    from autoglm_demo.cli import build_pool
-    from autoglm_demo.server.app import create_app
+    from autoglm_demo.main import build_pool
+    from autoglm_demo.server.api import create_app
     settings = Settings(model=str(model) if model else None, **settings_fields)  # type: ignore[arg-type]
     return create_app(settings, build_pool(settings))
 

@@ -17,12 +17,11 @@ import psycopg
 import pytest
 from PIL import Image
 
+from autoglm_demo.answering import AnswerRequest
 from autoglm_demo.client import ChatOptions
-from autoglm_demo.ui.conversation import Status, Turn
-from autoglm_demo.ui.handlers import Request
-from autoglm_demo.ui.metrics import Metrics
+from autoglm_demo.conversation import Metrics, Turn, TurnStatus
 
-REQUEST = Request(
+REQUEST = AnswerRequest(
     "autoglm-phone-9b", "float32", "Be brief.", ChatOptions(temperature=0.2, max_tokens=64, seed=7)
 )
 
@@ -35,7 +34,7 @@ def finished_turn(text: str, answer: str, images: Sequence[str] = ()) -> Turn:
         images=list(images),
         answer=answer,
         reasoning=f"thinking about {text}",
-        status=Status.DONE,
+        status=TurnStatus.DONE,
         metrics=metrics,
         reasoning_seconds=0.1,
     )

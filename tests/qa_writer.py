@@ -19,11 +19,11 @@ import sys
 import threading
 from itertools import count
 
+from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.conversation import Turn
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.store import QaStore
-from autoglm_demo.ui import handlers
-from autoglm_demo.ui.conversation import Turn
 from tests.qa_support import REQUEST, finished_turn
 
 
@@ -65,7 +65,7 @@ def stream(url: str, backend: str) -> None:
     recorder = Recorder(QaStore(url), store_media=False)
     session = QaSession()
     client = BackendClient(backend)
-    request = handlers.Request("autoglm-phone-9b", None, "", ChatOptions(max_tokens=1900))
+    request = AnswerRequest("autoglm-phone-9b", None, "", ChatOptions(max_tokens=1900))
     turns: list[Turn] = []
 
     def record(finished: list[Turn]) -> None:
@@ -74,12 +74,12 @@ def stream(url: str, backend: str) -> None:
     async def converse() -> None:
         turns.append(Turn("hello"))
         short = dataclasses.replace(request, options=ChatOptions(max_tokens=8))
-        async for _ in handlers.stream_answer(client, turns, short, None, record):
+        async for _ in stream_answer(client, turns, short, on_finished=record):
             pass
         recorder.flush()
         print("committed", turns[-1].record_id, flush=True)
         turns.append(Turn("Tell me a long story."))
-        answer = handlers.stream_answer(client, turns, request, None, record)
+        answer = stream_answer(client, turns, request, on_finished=record)
         async for current in answer:
             if current[-1].answer:
                 break

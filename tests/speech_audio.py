@@ -43,7 +43,7 @@ def tone(path: Path, seconds: float, hz: float = 440) -> Path:
 
 
 def words(text: str) -> list[str]:
-    """Lower case, no punctuation, hyphenated words joined ("Wi-Fi" is "wifi"): what WER compares."""
+    """Lower case, no punctuation, hyphenated words joined ("Wi-Fi" is "wifi"), as WER compares."""
     return re.sub(r"[^\w\s]", " ", re.sub(r"[-']", "", text.lower())).split()
 
 

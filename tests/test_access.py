@@ -11,12 +11,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from autoglm_demo.cli import build_pool
+from autoglm_demo import main
 from autoglm_demo.client import BackendClient
-from autoglm_demo.server.app import create_app
+from autoglm_demo.main import build_page_app, build_pool
+from autoglm_demo.server.api import create_app
 from autoglm_demo.settings import Settings
-from autoglm_demo.ui import app as ui_app
-from autoglm_demo.ui import build_page_app, handlers
+from autoglm_demo.ui import handlers
 from tests.conftest import free_port, serve_app
 
 KEY = "demo-key-7f3a"
@@ -47,8 +47,12 @@ def test_v1_refuses_requests_without_the_key(headers: dict[str, str]) -> None:
 
 def test_v1_answers_with_the_key_and_health_needs_none() -> None:
     client = api(Settings(api_key=KEY))
-    assert client.get("/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
-    assert client.get("/health").status_code != 401  # 503 here: no model was loaded
+    models = client.get("/v1/models", headers={"Authorization": f"Bearer {KEY}"})
+    assert models.status_code == 200
+    health = client.get("/health")  # no key sent: not refused, but 503 (no model was loaded)
+    assert health.status_code == 503
+    assert health.json()["model"] in {card["id"] for card in models.json()["data"]}
+    assert health.json()["status"] != "ready"
 
 
 def test_v1_is_open_without_a_key_setting() -> None:
@@ -79,9 +83,11 @@ def keyed_page(
         made.append(BackendClient(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(ui_app, "BackendClient", recording_client)
+    monkeypatch.setattr(main, "BackendClient", recording_client)
     port = free_port()
-    # An empty model folder fails to load at once: /v1/models answers, with no model listed.
+    # A config without weights passes the start-up check and fails to load at once: /v1/models
+    # answers, with no model loaded.
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
     settings = Settings(model=str(tmp_path), api_key=KEY, port=port, log_level="warning")
     with serve_app(build_page_app(settings), port=port, ready_path=None) as url:
         yield url, made[0]
@@ -89,9 +95,9 @@ def keyed_page(
 
 def test_page_reaches_its_own_api_when_a_key_is_set(keyed_page: tuple[str, BackendClient]) -> None:
     url, page_client = keyed_page
-    _, problem = asyncio.run(handlers.fetch_catalogue(page_client))
+    _, problem = asyncio.run(handlers.fetch_models(page_client))
     assert problem is None
-    _, problem = asyncio.run(handlers.fetch_catalogue(BackendClient(url + "/v1")))
+    _, problem = asyncio.run(handlers.fetch_models(BackendClient(url + "/v1")))
     assert problem and "401" in problem
 
 
@@ -112,4 +118,4 @@ def test_page_password_keeps_the_page_behind_a_login() -> None:
 @pytest.mark.parametrize("value", ["demo", "demo:", ":secret"])
 def test_page_password_must_be_user_colon_password(value: str) -> None:
     with pytest.raises(SystemExit, match="USER:PASSWORD"):
-        ui_app.page_login(value)
+        main.page_login(value)

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, Playwright, expect
 
+from autoglm_demo.main import build_page_app
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech import audio
-from autoglm_demo.ui import build_page_app
-from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
+from autoglm_demo.ui.chat_tab import EXAMPLE_SCREENSHOT
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, open_page, send
 from tests.conftest import app_for, free_port, page_settings, serve_app
 from tests.speech_audio import RATE, speak, write_wav
@@ -45,10 +45,14 @@ def remote_page(tiny_llama_dir: Path) -> Iterator[tuple[str, str]]:
             yield page, backend
 
 
-def test_question_with_screenshot_streams_reasoning_answer_and_overlay(browser: Browser, embedded_page: str) -> None:
+def test_question_with_screenshot_streams_reasoning_answer_and_overlay(
+    browser: Browser, embedded_page: str
+) -> None:
     page = open_page(browser, embedded_page)
     page.locator("#message textarea").press("Enter")  # nothing to send: a gentle toast
-    expect(page.get_by_text("Type a message, attach an image or record audio first.")).to_be_visible()
+    expect(
+        page.get_by_text("Type a message, attach an image or record audio first.")
+    ).to_be_visible()
 
     send(page, "Where is the search box?", [EXAMPLE_SCREENSHOT])
     chat = page.locator("#chatbot")
@@ -87,7 +91,9 @@ def test_chinese_page(browser: Browser, embedded_page: str) -> None:
     page.close()
 
 
-def test_stop_ends_generation_on_the_backend(browser: Browser, remote_page: tuple[str, str]) -> None:
+def test_stop_ends_generation_on_the_backend(
+    browser: Browser, remote_page: tuple[str, str]
+) -> None:
     url, backend = remote_page
     page = open_page(browser, url)
     max_tokens = page.locator("#max-tokens input[type=number]")
@@ -111,7 +117,11 @@ def test_stop_ends_generation_on_the_backend(browser: Browser, remote_page: tupl
     started = time.monotonic()
     reply = httpx.post(
         backend + "/v1/chat/completions",
-        json={"model": "autoglm-phone-9b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1},
+        json={
+            "model": "autoglm-phone-9b",
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 1,
+        },
         timeout=30,
     )
     assert reply.status_code == 200 and time.monotonic() - started < 5
@@ -135,7 +145,9 @@ def test_microphone_recording_becomes_the_question(
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-audio-capture={microphone}",
     ]
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_microphone)
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_microphone
+    )
     page = open_page(browser, embedded_page)
     page.locator("#voice button.record-button").click()
     time.sleep(spoken.size / RATE + 0.5)
@@ -152,7 +164,9 @@ def test_microphone_recording_becomes_the_question(
     browser.close()
 
 
-def test_compare_tab_answers_with_two_variants_side_by_side(browser: Browser, embedded_page: str) -> None:
+def test_compare_tab_answers_with_two_variants_side_by_side(
+    browser: Browser, embedded_page: str
+) -> None:
     page = open_page(browser, embedded_page)
     # The chat's settings list the variants with their memory and the reason for the default.
     expect(page.locator("#variants-info")).to_contain_text("torch dynamic int8")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from autoglm_demo.ui import build_page_app
+from autoglm_demo.main import build_page_app
 from tests.browser import ARTIFACTS, open_page, send
 from tests.conftest import free_port, page_settings, serve_app
 

@@ -34,11 +34,12 @@ from autoglm_demo.client import (
     ReasoningDelta,
     UsageReport,
 )
+from autoglm_demo.main import build_page_app
 from autoglm_demo.settings import Settings
-from autoglm_demo.ui import build_page_app
-from tests.conftest import free_port, serve_app
+
 # The page is driven like test_browser.py drives it, with its fixtures (browser, playwright).
 from tests.browser import open_page, send
+from tests.conftest import free_port, serve_app
 
 MODEL = "autoglm-phone-9b"
 REASONING = "The user wants to search. The search box is at the top of the screen."

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autoglm_demo import space
+from tools import publish_space as space
 
 ROOT = Path(__file__).resolve().parent.parent
 # Flags that only make sense inside the image: no pip cache in a layer, a user install for

@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_readme_settings_table_matches_the_settings() -> None:
     readme = (ROOT / "README.md").read_text()
     assert settings_markdown() in readme, (
-        "README's settings table is stale; regenerate it with "
-        "python -c 'from autoglm_demo.settings import settings_markdown; print(settings_markdown())'"
+        "README's settings table is stale; regenerate it with python -c "
+        "'from autoglm_demo.settings import settings_markdown; print(settings_markdown())'"
     )
 
 

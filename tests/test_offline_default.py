@@ -40,8 +40,29 @@ def test_the_seed_langchain_call_works_as_written(base_url: str) -> None:
         extra_body={"enable_thinking": True, "return_reasoning": True},
         streaming=True,
     )
-    answer = chat_model.invoke("你是谁？").content
+    reply = chat_model.invoke("你是谁？")
+    answer = reply.content
     assert isinstance(answer, str) and answer.strip()
+    assert reply.response_metadata["finish_reason"] in {"stop", "length"}
+    assert not any(tag in answer for tag in ("<think>", "</think>", "<|im_start|>", "<|im_end|>"))
+    # Greedy, the same streamed call gives exactly the answer the plain API gives whole.
+    greedy = ChatOpenAI(
+        model="autoglm-phone-9b",
+        temperature=0,
+        max_tokens=40,
+        base_url=f"{base_url}/v1",
+        api_key="EMPTY",
+        extra_body={"enable_thinking": True, "return_reasoning": True},
+        streaming=True,
+    )
+    whole = openai.OpenAI(base_url=f"{base_url}/v1", api_key="EMPTY").chat.completions.create(
+        model="autoglm-phone-9b",
+        messages=[{"role": "user", "content": "你是谁？"}],
+        temperature=0,
+        max_tokens=40,
+        extra_body={"enable_thinking": True, "return_reasoning": True},
+    )
+    assert greedy.invoke("你是谁？").content == whole.choices[0].message.content
 
 
 def test_the_bare_name_answers_from_the_variant_loaded_at_start(base_url: str) -> None:

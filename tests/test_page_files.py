@@ -19,9 +19,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from autoglm_demo import main
+from autoglm_demo.main import build_page_app
 from autoglm_demo.settings import Settings
-from autoglm_demo.ui import app as ui_app
-from autoglm_demo.ui import build_page_app
 from autoglm_demo.ui.uploads import private_upload_dir
 from tests.conftest import free_port, serve_app
 from tests.gradio_protocol import Event, file_data, page_events, run_event, upload
@@ -79,7 +79,7 @@ def canary(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def targets(qa_db: Path, canary: Path, page: str) -> list[Path]:
     assert qa_db.exists()  # created when the page started
     return [
-        Path("/etc/passwd"), Path("/proc/self/environ"), qa_db, Path(ui_app.__file__), canary
+        Path("/etc/passwd"), Path("/proc/self/environ"), qa_db, Path(main.__file__), canary
     ]
 
 
@@ -117,7 +117,9 @@ def file_slots(events: list[Event]) -> list[tuple[Event, int]]:
 
 def test_every_input_type_is_known(client: httpx.Client) -> None:
     types = {component["type"] for event in page_events(client) for component in event.inputs}
-    assert types <= FILE_INPUTS | PLAIN_INPUTS, f"unknown input types: {types - FILE_INPUTS - PLAIN_INPUTS}"
+    assert types <= FILE_INPUTS | PLAIN_INPUTS, (
+        f"unknown input types: {types - FILE_INPUTS - PLAIN_INPUTS}"
+    )
     assert {"audio", "multimodaltextbox"} <= types  # the probe covers the inputs it is about
 
 
@@ -154,14 +156,17 @@ def test_the_file_route_serves_no_path_outside_the_upload_folder(
     for target in targets:
         response = client.get(f"/gradio_api/file={target}")
         assert response.status_code == 403, target
-    package_file = Path(ui_app.__file__).parent / "screenshots.py"
+    package_file = Path(main.__file__).parent / "ui" / "i18n.py"
     assert client.get(f"/gradio_api/file={package_file}").status_code == 403
 
 
 def submit_event(client: httpx.Client) -> Event:
+    """The chat's Send (the question box whose elem_id is "message")."""
+    components = client.get("/config").json()["components"]
+    [box] = [c["id"] for c in components if c["props"].get("elem_id") == "message"]
     [event] = [
         event for event in page_events(client)
-        if event.trigger == "submit" and event.inputs[1]["type"] == "multimodaltextbox"
+        if event.trigger == "submit" and event.trigger_id == box
     ]
     return event
 
@@ -170,7 +175,8 @@ def send_screenshot(client: httpx.Client, path: str, session: str) -> str:
     """Ask about an uploaded screenshot; the URL the chat shows it at."""
     event = submit_event(client)
     data: list[Any] = [plain(component) for component in event.inputs]
-    data[1] = {"text": "Where is Wi-Fi?", "files": [file_data(path)]}
+    [box] = [i for i, c in enumerate(event.inputs) if c["type"] == "multimodaltextbox"]
+    data[box] = {"text": "Where is Wi-Fi?", "files": [file_data(path)]}
     outcome = run_event(client, event, data, session)
     assert outcome.completed is not None and outcome.completed["success"], outcome.transcript
     [chat] = [value for value in outcome.completed["output"]["data"] if isinstance(value, list)]

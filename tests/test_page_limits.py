@@ -13,10 +13,9 @@ import httpx
 import pytest
 from limits import RateLimitItemPerSecond
 
+from autoglm_demo.main import PAGE_REQUEST_BYTES, build_page_app
 from autoglm_demo.server import login_throttle
 from autoglm_demo.settings import Settings
-from autoglm_demo.ui import build_page_app
-from autoglm_demo.ui.app import PAGE_REQUEST_BYTES
 from tests.conftest import free_port, serve_app
 
 OFFERED = 200 * 2**20

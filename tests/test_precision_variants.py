@@ -16,18 +16,19 @@ import httpx
 import openai
 import pytest
 
+from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.conversation import Turn, TurnStatus
 from autoglm_demo.engine.admission import Admission
 from autoglm_demo.engine.catalogue import VariantSpec, variant_specs
 from autoglm_demo.engine.engine import Engine
 from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.engine.transformers_runtime import TransformersRuntime
 from autoglm_demo.engine.types import Runtime
-from autoglm_demo.server.app import create_app
+from autoglm_demo.server.api import create_app
 from autoglm_demo.settings import Settings, parse_settings
-from autoglm_demo.ui import handlers
 from autoglm_demo.ui.compare import compare
-from autoglm_demo.ui.conversation import Status, Turn
+from autoglm_demo.ui.overlay import overlay_hook
 from tests.conftest import app_for, serve_app
 
 MODEL = "autoglm-phone-9b"
@@ -69,7 +70,9 @@ def test_every_transformers_variant_answers_and_reports_its_weights(tiny_llama_d
         cards = _cards(base)
     full, int8, int4 = (cards[name] for name in (f"{MODEL}-full", f"{MODEL}-int8", f"{MODEL}-int4"))
     assert full["method"] == "transformers float32"
-    assert int8["method"].startswith("torch dynamic int8") and int8["dtype"] == "int8 (torch dynamic)"
+    assert (
+        int8["method"].startswith("torch dynamic int8") and int8["dtype"] == "int8 (torch dynamic)"
+    )
     assert int4["method"] == "bitsandbytes NF4" and int4["dtype"] == "nf4 (bitsandbytes)"
     assert all(card["status"] == "ready" for card in (full, int8, int4))
     # Only Linear layers are quantized (bitsandbytes also keeps lm_head), and embeddings
@@ -134,7 +137,9 @@ def test_a_variant_loading_does_not_hold_up_the_others(tiny_llama_dir: Path) -> 
     def spec(precision: str, load: Callable[[Callable[[str], None]], Runtime]) -> VariantSpec:
         return VariantSpec("tiny", precision, "test", "transformers", lambda: [], load)
 
-    full = Variant((MODEL,), spec("full", lambda phase: TransformersRuntime.load(str(tiny_llama_dir))))
+    full = Variant(
+        (MODEL,), spec("full", lambda phase: TransformersRuntime.load(str(tiny_llama_dir)))
+    )
     int8 = Variant((f"{MODEL}-int8",), spec("int8", held))
     pool = VariantPool([full, int8], full, lambda s: Engine(s.load), admission=Admission())
     with serve_app(create_app(Settings(), pool)) as base, ThreadPoolExecutor(1) as waiter:
@@ -218,7 +223,10 @@ class TestOfflineDefaultVariants:
             _ask(base, f"{MODEL}-int8", max_tokens=20, temperature=1.0, seed=7).json()
             for _ in range(2)
         ]
-        assert sampled[0]["choices"][0]["message"]["content"] == sampled[1]["choices"][0]["message"]["content"]
+        assert (
+            sampled[0]["choices"][0]["message"]["content"]
+            == sampled[1]["choices"][0]["message"]["content"]
+        )
 
     def test_llama_cpp_keeps_multibyte_text_whole_while_streaming(self, base: str) -> None:
         sdk = openai.OpenAI(base_url=f"{base}/v1", api_key="EMPTY", max_retries=0)
@@ -239,8 +247,10 @@ class TestOfflineDefaultVariants:
         turns = [Turn(text="My name is Ada. Say hello to me.")]
 
         async def answer(model: str) -> None:
-            request = handlers.Request(model, None, "", options)
-            async for _ in handlers.stream_answer(client, turns, request, Path("/tmp")):
+            request = AnswerRequest(model, None, "", options)
+            async for _ in stream_answer(
+                client, turns, request, overlay=overlay_hook(Path("/tmp"))
+            ):
                 pass
 
         async def conversation() -> None:
@@ -250,7 +260,7 @@ class TestOfflineDefaultVariants:
 
         asyncio.run(conversation())
         first, second = turns[0].metrics, turns[1].metrics
-        assert [turn.status for turn in turns] == [Status.DONE, Status.DONE]
+        assert [turn.status for turn in turns] == [TurnStatus.DONE, TurnStatus.DONE]
         assert first and second and first.model.endswith("int8") and second.model.endswith("int4")
         # The second request carried the first question and its answer.
         assert second.prompt_tokens > first.prompt_tokens + first.completion_tokens
@@ -259,8 +269,8 @@ class TestOfflineDefaultVariants:
         client = BackendClient(f"{base}/v1")
         options = ChatOptions(max_tokens=24, temperature=0, enable_thinking=False)
         requests = (
-            handlers.Request(f"{MODEL}-int8", "int8", "", options),
-            handlers.Request(MODEL, "full", "", options),
+            AnswerRequest(f"{MODEL}-int8", "int8", "", options),
+            AnswerRequest(MODEL, "full", "", options),
         )
         question = Turn(text="What is the capital of France?")
 
@@ -275,6 +285,6 @@ class TestOfflineDefaultVariants:
         _, (side_a, side_b) = asyncio.run(run())
         for side, model in ((side_a, f"{MODEL}-int8"), (side_b, MODEL)):
             (turn,) = side
-            assert turn.status is Status.DONE and turn.answer.strip()
+            assert turn.status is TurnStatus.DONE and turn.answer.strip()
             assert turn.metrics and turn.metrics.model == model and turn.metrics.ttft_s is not None
         assert question.answer == ""  # the question itself is left as it was asked

@@ -13,8 +13,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from autoglm_demo.qa import schema
+from autoglm_demo.qa.records import RecordStatus
 from autoglm_demo.qa.store import QaStore
-from autoglm_demo.ui.conversation import Status
 from tests.qa_support import Databases, database_fixture, screenshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,5 +100,5 @@ def test_a_page_killed_while_an_answer_streams_leaves_a_readable_database(
     [summary] = store.sessions()
     [answered] = store.session(summary.id).turns  # the streaming turn was never finished
     assert answered.id == committed.split()[1]
-    assert answered.status is Status.DONE and answered.text == "hello" and answered.answer
+    assert answered.status is RecordStatus.DONE and answered.text == "hello" and answered.answer
     store.close()

@@ -10,12 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from autoglm_demo.qa.export import CSV_COLUMNS, InvalidExport, open_export, write_exports
+from autoglm_demo.conversation import Metrics, Turn, TurnStatus
+from autoglm_demo.qa.export import (
+    CSV_COLUMNS,
+    InvalidExport,
+    from_jsonl,
+    open_export,
+    to_jsonl,
+    write_exports,
+)
 from autoglm_demo.qa.recorder import QaSession, Recorder
-from autoglm_demo.qa.records import Feedback, Rating, SessionRecord
+from autoglm_demo.qa.records import Feedback, Rating, RecordStatus, SessionRecord
 from autoglm_demo.qa.store import QaStore
-from autoglm_demo.ui.conversation import Status, Turn
-from autoglm_demo.ui.metrics import Metrics
 from tests.qa_support import REQUEST, Databases, database_fixture, finished_turn, screenshot
 
 dbs = database_fixture()
@@ -45,11 +51,14 @@ def recorded_session(folder: Path, store_media: bool) -> tuple[QaStore, SessionR
     recorder.record(session, turns, REQUEST)
     turns.append(
         Turn(
-            "", audio=str(clip), status=Status.FAILED, error="The backend refused the request (400)"
+            "",
+            audio=str(clip),
+            status=TurnStatus.FAILED,
+            error="The backend refused the request (400)",
         )
     )
     recorder.record(session, turns, REQUEST)
-    turns.append(Turn("Tell me a story", answer="Once upon", status=Status.STOPPED))
+    turns.append(Turn("Tell me a story", answer="Once upon", status=TurnStatus.STOPPED))
     recorder.record(session, turns, REQUEST)
     recorder.rate(
         turns[0].record_id or "",
@@ -91,6 +100,118 @@ def test_export_then_import_into_a_fresh_database_gives_the_same_turns(
         assert from_zip.blob(sha256) == source.blob(sha256)
     from_jsonl.close()
     from_zip.close()
+
+
+# A session exported before the QA records had types of their own, byte for byte: every
+# field of the format, a turn with media, metrics and feedback, and a failed one without.
+EARLIER_EXPORT = "".join(
+    json.dumps(line, ensure_ascii=False) + "\n"
+    for line in [
+        {
+            "format": "autoglm-qa-session",
+            "version": 1,
+            "id": "5" * 32,
+            "created_at": "2026-11-29T08:15:00.123456+00:00",
+            "title": "打开设置",
+            "replay_of": None,
+        },
+        {
+            "id": "a" * 32,
+            "seq": 0,
+            "created_at": "2026-11-29T08:15:02.500000+00:00",
+            "text": "打开设置",
+            "images": [
+                {
+                    "kind": "image",
+                    "name": "home.png",
+                    "sha256": "b" * 64,
+                    "mime": "image/png",
+                    "size": 2048,
+                }
+            ],
+            "audio": None,
+            "system_prompt": "Answer with one action.",
+            "context": [],
+            "model": "autoglm-phone-9b",
+            "precision": "int8",
+            "options": {
+                "temperature": 0.0,
+                "top_p": 0.85,
+                "max_tokens": 256,
+                "enable_thinking": True,
+                "seed": 7,
+                "stop": ["</answer>"],
+            },
+            "status": "done",
+            "reasoning": "The gear icon.",
+            "answer": 'do(action="Launch", app="设置")',
+            "error": None,
+            "metrics": {
+                "ttft_s": 0.31,
+                "tokens_per_s": 18.5,
+                "prompt_tokens": 812,
+                "completion_tokens": 40,
+                "weight_bytes": 1073741824,
+            },
+            "reasoning_seconds": 0.8,
+            "feedback": {
+                "rating": "good",
+                "comment": "right app",
+                "updated_at": "2026-11-29T08:16:00+00:00",
+            },
+            "replay_of": None,
+        },
+        {
+            "id": "c" * 32,
+            "seq": 1,
+            "created_at": "2026-11-29T08:17:00+00:00",
+            "text": "",
+            "images": [],
+            "audio": {
+                "kind": "audio",
+                "name": "clip.wav",
+                "sha256": None,
+                "mime": "audio/x-wav",
+                "size": None,
+            },
+            "system_prompt": "",
+            "context": ["a" * 32],
+            "model": "autoglm-phone-9b",
+            "precision": None,
+            "options": {
+                "temperature": 0.7,
+                "top_p": 1.0,
+                "max_tokens": 1024,
+                "enable_thinking": False,
+                "seed": None,
+                "stop": [],
+            },
+            "status": "failed",
+            "reasoning": "",
+            "answer": "",
+            "error": "refused (400)",
+            "metrics": None,
+            "reasoning_seconds": None,
+            "feedback": None,
+            "replay_of": "d" * 32,
+        },
+    ]
+)
+
+
+def test_exports_written_earlier_read_back_and_write_out_unchanged(
+    dbs: Databases, tmp_path: Path
+) -> None:
+    session = from_jsonl(EARLIER_EXPORT)
+    done, failed = session.turns
+    assert (done.status, failed.status) == (RecordStatus.DONE, RecordStatus.FAILED)
+    assert done.options.chat_options().stop == ["</answer>"] and done.metrics
+    assert done.metrics.as_metrics(done.model, done.precision).weight_bytes == 2**30
+    assert to_jsonl(session) == EARLIER_EXPORT
+    store = QaStore(dbs.new())  # and through a database, as an import keeps it
+    store.add_session(session)
+    assert store.session(session.id) == session
+    store.close()
 
 
 def test_the_files_say_what_happened(tmp_path: Path) -> None:

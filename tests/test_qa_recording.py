@@ -12,15 +12,16 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
+from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.conversation import Turn, TurnStatus
+from autoglm_demo.main import open_recorder
 from autoglm_demo.qa.recorder import QaSession, Recorder
-from autoglm_demo.qa.records import MediaKind, Rating
+from autoglm_demo.qa.records import MediaKind, Rating, RecordStatus
 from autoglm_demo.qa.store import QaStore
 from autoglm_demo.settings import Settings
 from autoglm_demo.ui import handlers
-from autoglm_demo.ui.app import open_recorder
-from autoglm_demo.ui.conversation import Status, Turn
-from autoglm_demo.ui.qa_tab import QaPage
+from autoglm_demo.ui.feedback import FeedbackBox
 from autoglm_demo.ui.view import render
 from tests.qa_support import finished_turn, screenshot
 
@@ -37,19 +38,19 @@ def recorder(tmp_path: Path) -> Iterator[Recorder]:
 
 async def page_answer(
     client: BackendClient, turns: list[Turn], recorder: Recorder, session: QaSession
-) -> handlers.Request:
+) -> AnswerRequest:
     """What the page does for one answer with recording on; returns what it asked."""
-    catalogue, problem = await handlers.fetch_catalogue(client)
+    served, problem = await handlers.fetch_models(client)
     assert problem is None
-    model = catalogue.models[0].id
-    request = handlers.Request(
-        model, catalogue.precision(model), "Answer with one action.", OPTIONS
+    model = served.models[0].id
+    request = AnswerRequest(
+        model, served.precision(model), "Answer with one action.", OPTIONS
     )
 
     def record(finished: list[Turn]) -> None:
         recorder.record(session, finished, request)
 
-    async for _ in handlers.stream_answer(client, turns, request, None, record):
+    async for _ in stream_answer(client, turns, request, on_finished=record):
         pass
     return request
 
@@ -67,7 +68,7 @@ def test_every_turn_is_recorded_with_its_inputs_request_answer_and_metrics(
     clip.write_bytes(b"RIFF....WAVE")  # the backend cannot decode it: the turn fails
     session = QaSession()
     turns: list[Turn] = []
-    asked: list[handlers.Request] = []
+    asked: list[AnswerRequest] = []
 
     async def scenario() -> None:
         tagged, talker = BackendClient(tagged_backend), BackendClient(random_backend)
@@ -114,23 +115,25 @@ def test_every_turn_is_recorded_with_its_inputs_request_answer_and_metrics(
     assert recorder.store.blob(digest).data == shot.read_bytes()
     # Who answered and how, then what came back and how fast.
     assert asked[0].precision  # as /v1/models reports it
-    assert (first.model, first.precision, first.options) == (
+    assert (first.model, first.precision, first.options.chat_options()) == (
         "autoglm-phone-9b",
         asked[0].precision,
         OPTIONS,
     )
-    assert first.status is Status.DONE and first.error is None
+    assert first.status is RecordStatus.DONE and first.error is None
     assert first.reasoning.startswith("The user wants to search.")
     assert first.answer == 'do(action="Tap", element=[500,100])'
     assert first.metrics and first.metrics.ttft_s is not None and first.metrics.completion_tokens
     assert first.reasoning_seconds is not None
     assert second.context == (first.id,)
     # A failed turn keeps its input and its error; later turns leave it out of their history.
-    assert failed.status is Status.FAILED and "refused the request (400)" in (failed.error or "")
+    assert failed.status is RecordStatus.FAILED and "refused the request (400)" in (
+        failed.error or ""
+    )
     assert (
         failed.audio and failed.audio.name == "clip.wav" and failed.context == (first.id, second.id)
     )
-    assert stopped.status is Status.STOPPED and stopped.answer == turns[-1].answer != ""
+    assert stopped.status is RecordStatus.STOPPED and stopped.answer == turns[-1].answer != ""
     assert stopped.context == (first.id, second.id)
 
 
@@ -150,12 +153,12 @@ def test_recording_never_waits_for_the_database(tagged_backend: str, tmp_path: P
         await client.close()
 
     asyncio.run(answer())
-    assert turns[0].status is Status.DONE and turns[0].record_id
+    assert turns[0].status is TurnStatus.DONE and turns[0].record_id
     # A second turn whose screenshot is gone before the writer gets to it (its browser
     # session ended): the reference keeps the name.
     shot = screenshot(tmp_path / "gone.png")
     turns.append(finished_turn("and this?", "ok", images=[str(shot)]))
-    recorder.record(session, turns, handlers.Request("m", None, "", OPTIONS))
+    recorder.record(session, turns, AnswerRequest("m", None, "", OPTIONS))
     shot.unlink()
     assert recorder.store.sessions() == []  # nothing written while the lock is held
     blocker.execute("ROLLBACK")
@@ -170,10 +173,10 @@ def test_recording_never_waits_for_the_database(tagged_backend: str, tmp_path: P
 def test_feedback_from_the_chatbot_thumbs_is_stored_with_the_turn(
     recorder: Recorder, tmp_path: Path
 ) -> None:
-    qa = QaPage(recorder, BackendClient("http://127.0.0.1:9/v1"), tmp_path)
+    qa = FeedbackBox(recorder)
     session = QaSession()
     turns = [finished_turn("first", "one"), finished_turn("second", "two")]
-    request = handlers.Request("m", "int8", "", OPTIONS)
+    request = AnswerRequest("m", "int8", "", OPTIONS)
     recorder.record(session, turns[:1], request)
     recorder.record(session, turns, request)
     messages = render(turns, "en")

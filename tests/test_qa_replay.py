@@ -11,14 +11,15 @@ from typing import Any
 import gradio as gr
 import pytest
 
+from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient, ChatOptions, ClientEvent
+from autoglm_demo.conversation import Turn
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import SessionRecord, TurnRecord
 from autoglm_demo.qa.replay import Comparison, diff_text, pair, replay
 from autoglm_demo.qa.store import QaStore
 from autoglm_demo.ui import handlers
-from autoglm_demo.ui.conversation import Turn
 from autoglm_demo.ui.qa_tab import QaPage
 from tests.qa_support import screenshot
 
@@ -44,7 +45,7 @@ class Listening(BackendClient):
 def record_session(backend: str, recorder: Recorder, questions: list[Turn]) -> SessionRecord:
     """Ask the questions one after the other on the page's path, recording each turn."""
     session = QaSession()
-    request = handlers.Request("autoglm-phone-9b", "full", "Answer with one action.", OPTIONS)
+    request = AnswerRequest("autoglm-phone-9b", "full", "Answer with one action.", OPTIONS)
 
     def record(finished: list[Turn]) -> None:
         recorder.record(session, finished, request)
@@ -54,7 +55,7 @@ def record_session(backend: str, recorder: Recorder, questions: list[Turn]) -> S
         turns: list[Turn] = []
         for question in questions:
             turns.append(question)
-            async for _ in handlers.stream_answer(client, turns, request, None, record):
+            async for _ in stream_answer(client, turns, request, on_finished=record):
                 pass
         await client.close()
 
@@ -69,10 +70,10 @@ def run_replay(
     media: MediaFolder,
     recorder: Recorder | None = None,
 ) -> tuple[list[Comparison], QaSession]:
-    target = handlers.Request("autoglm-phone-9b", "other", "", ChatOptions())
+    target = AnswerRequest("autoglm-phone-9b", "other", "", ChatOptions())
     replaying = QaSession(title=original.title, replay_of=original.id)
 
-    def record(old: TurnRecord, request: handlers.Request, turns: list[Turn]) -> None:
+    def record(old: TurnRecord, request: AnswerRequest, turns: list[Turn]) -> None:
         assert recorder
         recorder.record(replaying, turns, request, replay_of=old.id)
 
@@ -142,7 +143,10 @@ def test_replay_on_another_model_shows_what_changed_with_new_answers_as_history(
     assert replayed.replay_of == original.id
     assert [t.replay_of for t in replayed.turns] == [t.id for t in original.turns]
     assert replayed.turns[1].context == (replayed.turns[0].id,)
-    assert replayed.turns[0].precision == "other" and replayed.turns[0].options == OPTIONS
+    assert (
+        replayed.turns[0].precision == "other"
+        and replayed.turns[0].options.chat_options() == OPTIONS
+    )
     rebuilt = pair(original, replayed)
     assert [(c.old.answer, c.new.answer) for c in rebuilt] == [
         (c.old.answer, c.new.answer) for c in comparisons
@@ -197,8 +201,8 @@ def test_the_qa_tab_replays_the_opened_session_and_shows_it_again_later(
     qa = QaPage(recorder, BackendClient(random_backend), tmp_path)
 
     async def replay_in_tab() -> list[str]:
-        catalogue, _ = await handlers.fetch_catalogue(qa.client)
-        return [html async for html in qa.replay(original.id, "autoglm-phone-9b", catalogue, None)]
+        served, _ = await handlers.fetch_models(qa.client)
+        return [html async for html in qa.replay(original.id, "autoglm-phone-9b", served, None)]
 
     [shown] = asyncio.run(replay_in_tab())
     assert "1 of 1 answers changed" in shown and "Where is search?" in shown

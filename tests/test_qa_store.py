@@ -13,7 +13,6 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
-from autoglm_demo.client import ChatOptions
 from autoglm_demo.qa.records import (
     Blob,
     Feedback,
@@ -21,6 +20,9 @@ from autoglm_demo.qa.records import (
     MediaRef,
     Rating,
     RatingFilter,
+    RecordedMetrics,
+    RecordedOptions,
+    RecordStatus,
     SessionFilter,
     SessionRecord,
     TurnRecord,
@@ -35,8 +37,6 @@ from autoglm_demo.qa.store import (
     SessionNotFound,
     alembic_config,
 )
-from autoglm_demo.ui.conversation import Status
-from autoglm_demo.ui.metrics import Metrics
 from tests.qa_support import Databases, database_fixture
 
 dbs = database_fixture()
@@ -66,12 +66,12 @@ def turn_in(session: SessionRecord, seq: int, **fields: object) -> TurnRecord:
         context=(),
         model="m-int8",
         precision="int8",
-        options=ChatOptions(),
-        status=Status.DONE,
+        options=RecordedOptions(),
+        status=RecordStatus.DONE,
         reasoning="",
         answer=f"answer {seq}",
         error=None,
-        metrics=Metrics("m-int8", "int8", 0.5, 10.0, 20, 5),
+        metrics=RecordedMetrics(0.5, 10.0, 20, 5),
         reasoning_seconds=None,
     )
     values.update(fields)
@@ -135,13 +135,13 @@ def test_turns_with_media_and_feedback_read_back_whole(store: QaStore) -> None:
     gone = MediaRef(MediaKind.IMAGE, "gone.png", None, "image/png", None)
     voice = MediaRef(MediaKind.AUDIO, "clip.wav", "b" * 64, "audio/x-wav", 12)
     first = turn_in(
-        session, 0, images=(image, gone), audio=voice, options=ChatOptions(stop=["\n"], seed=3)
+        session, 0, images=(image, gone), audio=voice, options=RecordedOptions(stop=("\n",), seed=3)
     )
     second = turn_in(
         session,
         1,
         context=(first.id,),
-        status=Status.FAILED,
+        status=RecordStatus.FAILED,
         error="boom",
         metrics=None,
         replay_of="c" * 32,

@@ -76,7 +76,9 @@ def test_readme_first_command_installs_a_demo_that_answers(tmp_path: Path) -> No
     assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
     python = tree / ".venv" / "bin" / "python"
     # The light install: the offline default runs on llama.cpp, with no torch anywhere.
-    probe = "import importlib.util as u; print(u.find_spec('torch'), bool(u.find_spec('llama_cpp')))"
+    probe = (
+        "import importlib.util as u; print(u.find_spec('torch'), bool(u.find_spec('llama_cpp')))"
+    )
     assert subprocess.run([str(python), "-c", probe], capture_output=True, text=True,
                           check=True, timeout=60).stdout.split() == ["None", "True"]
 

@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 
 from autoglm_demo.reasoning import TAGS, ReasoningSplitter, Split, split_reasoning
 
-FULL = '<think>\nThe user wants WeChat.\n</think>\n<answer>do(action="Launch", app="微信")</answer>\n'
+FULL = (
+    '<think>\nThe user wants WeChat.\n</think>\n<answer>do(action="Launch", app="微信")</answer>\n'
+)
 FULL_SPLIT = Split("The user wants WeChat.", 'do(action="Launch", app="微信")')
 
 
@@ -36,7 +38,9 @@ def test_split_bool_and_add() -> None:
 
 
 def test_plain_tagged_text() -> None:
-    assert split_reasoning("<think>tap it</think><answer>Tap(1, 2)</answer>") == Split("tap it", "Tap(1, 2)")
+    assert split_reasoning("<think>tap it</think><answer>Tap(1, 2)</answer>") == Split(
+        "tap it", "Tap(1, 2)"
+    )
 
 
 def test_full_example_with_newlines() -> None:
@@ -48,7 +52,9 @@ def test_answer_without_wrapper() -> None:
 
 
 def test_cjk() -> None:
-    assert split_reasoning("<think>用户想打开微信</think><answer>好的</answer>") == Split("用户想打开微信", "好的")
+    assert split_reasoning("<think>用户想打开微信</think><answer>好的</answer>") == Split(
+        "用户想打开微信", "好的"
+    )
 
 
 def test_no_tags_is_all_answer() -> None:
@@ -56,11 +62,15 @@ def test_no_tags_is_all_answer() -> None:
 
 
 def test_answer_wrappers_only() -> None:
-    assert split_reasoning("<answer>finish(message=\"done\")</answer>") == Split("", 'finish(message="done")')
+    assert split_reasoning('<answer>finish(message="done")</answer>') == Split(
+        "", 'finish(message="done")'
+    )
 
 
 def test_text_before_think_is_answer() -> None:
-    assert split_reasoning("Let me look.<think>hmm</think><answer>ok</answer>") == Split("hmm", "Let me look.ok")
+    assert split_reasoning("Let me look.<think>hmm</think><answer>ok</answer>") == Split(
+        "hmm", "Let me look.ok"
+    )
 
 
 def test_answer_segments_join_keeping_inner_leading_space() -> None:
@@ -83,8 +93,12 @@ def test_missing_close_think_stays_reasoning() -> None:
 
 
 def test_starts_in_reasoning() -> None:
-    assert split_reasoning("thinking</think>answer", starts_in_reasoning=True) == Split("thinking", "answer")
-    assert split_reasoning("  only thoughts  ", starts_in_reasoning=True) == Split("only thoughts", "")
+    assert split_reasoning("thinking</think>answer", starts_in_reasoning=True) == Split(
+        "thinking", "answer"
+    )
+    assert split_reasoning("  only thoughts  ", starts_in_reasoning=True) == Split(
+        "only thoughts", ""
+    )
     # Without the flag the same text has a stray </think>.
     assert split_reasoning("thinking</think>answer") == Split("", "thinkinganswer")
 
@@ -230,7 +244,7 @@ def chunked(draw: st.DrawFn) -> tuple[str, list[str]]:
     text = draw(texts)
     cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=6)))
     bounds = [0, *cuts, len(text)]
-    return text, [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    return text, [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 @settings(max_examples=300, deadline=None)
@@ -242,7 +256,12 @@ def test_streaming_equals_whole_and_never_leaks_a_tag(
     text, pieces = case
     total, deltas = stream(pieces, starts_in_reasoning=starts_in_reasoning)
     assert total == split_reasoning(text, starts_in_reasoning=starts_in_reasoning)
-    for out in (total.reasoning, total.answer, *(d.reasoning for d in deltas), *(d.answer for d in deltas)):
+    for out in (
+        total.reasoning,
+        total.answer,
+        *(d.reasoning for d in deltas),
+        *(d.answer for d in deltas),
+    ):
         for tag in TAGS:
             assert tag not in out
     assert total.reasoning == total.reasoning.strip()
@@ -265,7 +284,7 @@ def test_tag_free_text_is_answer_verbatim(text: str, data: st.DataObject) -> Non
     text = text.strip()
     cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=6)))
     bounds = [0, *cuts, len(text)]
-    pieces = [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    pieces = [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
     assert split_reasoning(text) == Split("", text)
     assert stream(pieces)[0] == Split("", text)
 

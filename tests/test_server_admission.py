@@ -19,7 +19,11 @@ from fastapi import FastAPI
 
 from tests.conftest import app_for, serve_app
 
-CHAT = {"model": "autoglm-phone-9b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+CHAT = {
+    "model": "autoglm-phone-9b",
+    "messages": [{"role": "user", "content": "hi"}],
+    "max_tokens": 2,
+}
 BURST = 32
 MAX_QUEUE = 8
 

@@ -98,7 +98,9 @@ def test_stream_matches_whole_response_and_ends_with_done(
     with api.stream(
         "POST",
         "/v1/chat/completions",
-        json=chat(max_tokens=12, temperature=0, stream=True, stream_options={"include_usage": True}),
+        json=chat(
+            max_tokens=12, temperature=0, stream=True, stream_options={"include_usage": True}
+        ),
     ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = sse_events(response)
@@ -131,6 +133,12 @@ def test_stop_sequence_cuts_the_answer(sdk: openai.OpenAI) -> None:
     assert cut.finish_reason == "stop"
 
 
+def test_a_temperature_next_to_zero_decodes_greedily(sdk: openai.OpenAI) -> None:
+    greedy = sdk.chat.completions.create(**chat(max_tokens=12, temperature=0)).choices[0]
+    tiny = sdk.chat.completions.create(**chat(max_tokens=12, temperature=5e-324)).choices[0]
+    assert tiny.message.content == greedy.message.content and greedy.message.content
+
+
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [
@@ -144,39 +152,117 @@ def test_stop_sequence_cuts_the_answer(sdk: openai.OpenAI) -> None:
         (chat(max_tokens=0), 400, "max_tokens"),
         (chat(n=2), 400, "n"),
         (chat(max_tokens=10**9), 400, "tokens are left"),
-        (chat(messages=[{"role": "user", "content": [{"type": "video", "video": "x"}]}]), 400, "content"),
         (
-            chat(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}]}]),
+            chat(messages=[{"role": "user", "content": [{"type": "video", "video": "x"}]}]),
+            400,
+            "content",
+        ),
+        (
+            chat(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}
+                        ],
+                    }
+                ]
+            ),
             400,
             "base64",
         ),
         (
-            chat(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(b"%PDF-1.4 not an image").decode()}}]}]),
+            chat(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "image_url",
+                                "image_url": {
+                                    "url": "data:image/png;base64,"
+                                    + base64.b64encode(b"%PDF-1.4 not an image").decode()
+                                },
+                            }
+                        ],
+                    }
+                ]
+            ),
             400,
             "not a readable image",
         ),
         (
-            chat(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://127.0.0.1/x.png"}}]}]),
+            chat(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "image_url", "image_url": {"url": "http://127.0.0.1/x.png"}}
+                        ],
+                    }
+                ]
+            ),
             400,
             "data: URIs",
         ),
         (
-            chat(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": png_data_uri()}}] * 3}]),
+            chat(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": png_data_uri()}}]
+                        * 3,
+                    }
+                ]
+            ),
             400,
             "at most 2",
         ),
         (
-            chat(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}]}]),
+            chat(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}
+                        ],
+                    }
+                ]
+            ),
             400,
             "data: URIs",
         ),
         (
-            chat(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGk="}}]}]),
+            chat(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "image_url",
+                                "image_url": {"url": "data:text/plain;base64,aGk="},
+                            }
+                        ],
+                    }
+                ]
+            ),
             400,
             "expected data:image/",
         ),
         (
-            chat(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png," + "x" * 10}}]}]),
+            chat(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "image_url",
+                                "image_url": {"url": "data:image/png," + "x" * 10},
+                            }
+                        ],
+                    }
+                ]
+            ),
             400,
             "expected data:image/",
         ),
@@ -185,10 +271,27 @@ def test_stop_sequence_cuts_the_answer(sdk: openai.OpenAI) -> None:
         (chat(seed="abc"), 400, "seed"),
     ],
     ids=[
-        "unknown-model", "no-messages", "empty-message", "no-role", "tool-role", "temperature",
-        "top-p", "max-tokens-zero", "n", "max-tokens-over-context", "unknown-part", "bad-base64",
-        "pdf-as-image", "remote-url", "too-many-images", "file-url", "wrong-mime",
-        "not-base64-uri", "prompt-over-context", "stop-not-text", "seed-not-int",
+        "unknown-model",
+        "no-messages",
+        "empty-message",
+        "no-role",
+        "tool-role",
+        "temperature",
+        "top-p",
+        "max-tokens-zero",
+        "n",
+        "max-tokens-over-context",
+        "unknown-part",
+        "bad-base64",
+        "pdf-as-image",
+        "remote-url",
+        "too-many-images",
+        "file-url",
+        "wrong-mime",
+        "not-base64-uri",
+        "prompt-over-context",
+        "stop-not-text",
+        "seed-not-int",
     ],
 )
 def test_bad_requests_get_openai_errors(
@@ -215,9 +318,21 @@ def test_images_reach_a_text_only_model_as_ocr_text(api: httpx.Client) -> None:
     body = chat(
         max_tokens=2,
         messages=[
-            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": png_data_uri()}}, {"type": "text", "text": "What is this?"}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": png_data_uri()}},
+                    {"type": "text", "text": "What is this?"},
+                ],
+            },
             {"role": "assistant", "content": "A red square."},
-            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": png_data_uri("blue")}}, {"type": "text", "text": "And this?"}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": png_data_uri("blue")}},
+                    {"type": "text", "text": "And this?"},
+                ],
+            },
         ],
     )
     response = api.post("/v1/chat/completions", json=body)
@@ -254,12 +369,16 @@ def test_concurrent_streams_all_complete_correctly(base_url: str, sdk: openai.Op
     assert asyncio.run(all_at_once()) == expected
 
 
-def test_client_disconnect_cancels_generation(app: FastAPI, api: httpx.Client) -> None:
-    spy = _GenerationSpy(app.state.pool.default.engine.runtime)
+def test_client_disconnect_cancels_generation(
+    app: FastAPI, api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = app.state.pool.default.engine.runtime
+    spy = _GenerationSpy(runtime.generate)
+    monkeypatch.setattr(runtime, "generate", spy)  # the app lives on: restored after the test
     with api.stream(
         "POST", "/v1/chat/completions", json=chat(max_tokens=2000, temperature=0, stream=True)
     ) as response:
-        for _ in zip(range(5), response.iter_lines()):
+        for _ in zip(range(5), response.iter_lines(), strict=False):
             pass
     deadline = time.monotonic() + 5
     while spy.active and time.monotonic() < deadline:
@@ -274,9 +393,8 @@ def test_client_disconnect_cancels_generation(app: FastAPI, api: httpx.Client) -
 class _GenerationSpy:
     """Wraps the live runtime's generate to observe cancellation from outside."""
 
-    def __init__(self, runtime: Any) -> None:
-        self._inner = runtime.generate
-        runtime.generate = self
+    def __init__(self, generate: Any) -> None:
+        self._inner = generate
         self.active = 0
         self.cancelled: list[threading.Event] = []
         self.produced: list[int] = []

@@ -112,7 +112,9 @@ def test_everything_else_is_refused_with_a_reason(
     assert fragment in response.json()["error"]["message"]
 
 
-def test_without_an_allow_list_no_url_is_fetched(tiny_llama_dir: Path, urls: tuple[str, str]) -> None:
+def test_without_an_allow_list_no_url_is_fetched(
+    tiny_llama_dir: Path, urls: tuple[str, str]
+) -> None:
     _, pictures = urls
     with serve_app(app_for(tiny_llama_dir)) as api:
         response = ask(api, f"{pictures}/shot.png")

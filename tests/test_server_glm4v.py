@@ -72,7 +72,11 @@ def test_images_and_text_stream_back(base_url: str) -> None:
         {"role": "assistant", "content": 'do(action="Tap", element=[500,100])'},
         {
             "role": "user",
-            "content": [image_part("green"), image_part("blue", (80, 120)), {"type": "text", "text": "Now?"}],
+            "content": [
+                image_part("green"),
+                image_part("blue", (80, 120)),
+                {"type": "text", "text": "Now?"},
+            ],
         },
     ]
     stream = client.chat.completions.create(
@@ -95,7 +99,12 @@ def test_bigger_screenshots_become_more_vision_tokens(base_url: str) -> None:
     def usage_for(size: tuple[int, int]) -> int:
         body = {
             "model": "autoglm-phone-9b",
-            "messages": [{"role": "user", "content": [image_part("red", size), {"type": "text", "text": "?"}]}],
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [image_part("red", size), {"type": "text", "text": "?"}],
+                }
+            ],
             "max_tokens": 1,
         }
         return httpx.post(f"{base_url}/v1/chat/completions", json=body, timeout=60).json()["usage"][

@@ -29,7 +29,12 @@ def api(tiny_llama_dir: Path) -> Iterator[httpx.Client]:
 
 
 def chat(**fields: Any) -> dict[str, Any]:
-    return {"model": MODEL, "max_tokens": 2, "messages": [{"role": "user", "content": "Hi"}], **fields}
+    return {
+        "model": MODEL,
+        "max_tokens": 2,
+        "messages": [{"role": "user", "content": "Hi"}],
+        **fields,
+    }
 
 
 def png(width: int, height: int) -> dict[str, Any]:
@@ -58,9 +63,18 @@ def assert_error(response: httpx.Response, status: int, param: str | None, fragm
 @pytest.mark.parametrize(
     ("body", "param", "fragment"),
     [
-        ({"messages": [{"role": "user", "content": "a\ud800b"}]}, "messages.0.content", "surrogate"),
         (
-            {"messages": [{"role": "system", "content": "\udfff"}, {"role": "user", "content": "Hi"}]},
+            {"messages": [{"role": "user", "content": "a\ud800b"}]},
+            "messages.0.content",
+            "surrogate",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "system", "content": "\udfff"},
+                    {"role": "user", "content": "Hi"},
+                ]
+            },
             "messages.0.content",
             "surrogate",
         ),
@@ -79,7 +93,9 @@ def test_lone_surrogates_are_a_400(
 ) -> None:
     # httpx would refuse to encode a lone surrogate; json.dumps writes it as \ud800.
     raw = json.dumps(chat(**body)).encode()
-    response = api.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+    response = api.post(
+        "/v1/chat/completions", content=raw, headers={"content-type": "application/json"}
+    )
     assert_error(response, 400, param, fragment)
 
 
@@ -87,7 +103,11 @@ def test_lone_surrogates_are_a_400(
     ("kwargs", "param", "fragment"),
     [
         ({"chat_template": "{{ 1/0 }}"}, "chat_template_kwargs.chat_template", "cannot be"),
-        ({"add_generation_prompt": False}, "chat_template_kwargs.add_generation_prompt", "cannot be"),
+        (
+            {"add_generation_prompt": False},
+            "chat_template_kwargs.add_generation_prompt",
+            "cannot be",
+        ),
         ({"tokenize": False}, "chat_template_kwargs.tokenize", "cannot be"),
         ({"messages": []}, "chat_template_kwargs.messages", "cannot be"),
         ({"raise_exception": "x"}, "chat_template_kwargs.raise_exception", "cannot be"),
@@ -97,8 +117,15 @@ def test_lone_surrogates_are_a_400(
         ({"deeper": nested(900)}, "chat_template_kwargs.deeper", "nests deeper"),
     ],
     ids=[
-        "chat_template", "add_generation_prompt", "tokenize", "messages", "raise_exception",
-        "tools-int", "documents-str", "nested-50", "nested-900",
+        "chat_template",
+        "add_generation_prompt",
+        "tokenize",
+        "messages",
+        "raise_exception",
+        "tools-int",
+        "documents-str",
+        "nested-50",
+        "nested-900",
     ],
 )
 def test_template_kwargs_that_the_renderer_owns_or_that_nest_deep_are_a_400(
@@ -154,14 +181,18 @@ def test_the_inert_values_clients_send_by_default_are_accepted(api: httpx.Client
 def test_images_of_extreme_aspect_ratio_are_a_400(
     api: httpx.Client, width: int, height: int
 ) -> None:
-    body = chat(messages=[{"role": "user", "content": [png(width, height), {"type": "text", "text": "?"}]}])
+    body = chat(
+        messages=[{"role": "user", "content": [png(width, height), {"type": "text", "text": "?"}]}]
+    )
     response = api.post("/v1/chat/completions", json=body)
     assert_error(response, 400, "messages.0.content.0", f"{width}x{height}")
     assert response.json()["error"]["code"] == "image_aspect_ratio"
 
 
 def test_a_thin_strip_within_the_ratio_is_read_with_bounded_ocr(api: httpx.Client) -> None:
-    body = chat(messages=[{"role": "user", "content": [png(2000, 20), {"type": "text", "text": "?"}]}])
+    body = chat(
+        messages=[{"role": "user", "content": [png(2000, 20), {"type": "text", "text": "?"}]}]
+    )
     started = time.monotonic()
     response = api.post("/v1/chat/completions", json=body)
     assert response.status_code == 200, response.text

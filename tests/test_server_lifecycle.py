@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -18,11 +18,15 @@ from autoglm_demo.engine.engine import Engine
 from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.engine.transformers_runtime import TransformersRuntime
 from autoglm_demo.engine.types import Runtime
-from autoglm_demo.server.app import create_app
+from autoglm_demo.server.api import create_app
 from autoglm_demo.settings import Settings
 from tests.conftest import app_for, serve_app
 
-CHAT = {"model": "autoglm-phone-9b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+CHAT = {
+    "model": "autoglm-phone-9b",
+    "messages": [{"role": "user", "content": "hi"}],
+    "max_tokens": 2,
+}
 
 
 def app_with_loader(
@@ -152,7 +156,9 @@ def test_full_queue_gets_429_with_retry_after_and_admitted_streams_finish(
 def _post_until_refused(base: str, body: dict[str, object]) -> httpx.Response:
     """The second stream joins the queue asynchronously; poll (bounded) until it has."""
     for _ in range(50):
-        response = httpx.post(f"{base}/v1/chat/completions", json={**body, "stream": False}, timeout=60)
+        response = httpx.post(
+            f"{base}/v1/chat/completions", json={**body, "stream": False}, timeout=60
+        )
         if response.status_code == 429:
             return response
         threading.Event().wait(0.1)
@@ -160,7 +166,7 @@ def _post_until_refused(base: str, body: dict[str, object]) -> httpx.Response:
 
 
 def test_a_generation_that_fails_midway_ends_its_stream_with_an_error(
-    tiny_llama_dir: Path,
+    tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = app_for(tiny_llama_dir)
     with serve_app(app) as base:
@@ -173,13 +179,15 @@ def test_a_generation_that_fails_midway_ends_its_stream_with_an_error(
                     raise RuntimeError("device lost")
                 yield event
 
-        runtime.generate = breaks_after_two_events
+        monkeypatch.setattr(runtime, "generate", breaks_after_two_events)
         body = {**CHAT, "max_tokens": 20, "stream": True}
         with httpx.stream("POST", f"{base}/v1/chat/completions", json=body, timeout=10) as stream:
             events = [line[6:] for line in stream.iter_lines() if line.startswith("data: ")]
         assert events[-1] == "[DONE]"
         assert json.loads(events[-2])["error"]["message"].startswith("Generation failed")
-        whole = httpx.post(f"{base}/v1/chat/completions", json={**CHAT, "max_tokens": 20}, timeout=10)
+        whole = httpx.post(
+            f"{base}/v1/chat/completions", json={**CHAT, "max_tokens": 20}, timeout=10
+        )
         assert whole.status_code == 500 and "Traceback" not in whole.text
-        runtime.generate = working
+        monkeypatch.undo()  # the runtime's own generate again
         assert httpx.post(f"{base}/v1/chat/completions", json=CHAT, timeout=10).status_code == 200

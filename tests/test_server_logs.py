@@ -32,10 +32,16 @@ def test_logs_hold_no_secrets_and_no_raw_media(
             httpx.post(
                 f"{base}/v1/chat/completions",
                 headers=headers,
-                json={"model": "autoglm-phone-9b", "max_tokens": 2, "messages": [{"role": "user", "content": content}]},
+                json={
+                    "model": "autoglm-phone-9b",
+                    "max_tokens": 2,
+                    "messages": [{"role": "user", "content": content}],
+                },
                 timeout=60,
             )
-        httpx.post(f"{base}/v1/chat/completions", headers={"Authorization": "Bearer wrong"}, json={})
+        httpx.post(
+            f"{base}/v1/chat/completions", headers={"Authorization": "Bearer wrong"}, json={}
+        )
     logged = caplog.text
     assert logged, "the server should have logged something at debug level"
     assert SECRET not in logged

@@ -50,7 +50,10 @@ def test_trace_goes_to_both_fields_and_content_has_no_tags(base_url: str) -> Non
 
 @pytest.mark.parametrize(
     "flags",
-    [{"return_reasoning": False}, {"chat_template_kwargs": {"enable_thinking": True}, "return_reasoning": False}],
+    [
+        {"return_reasoning": False},
+        {"chat_template_kwargs": {"enable_thinking": True}, "return_reasoning": False},
+    ],
 )
 def test_return_reasoning_false_sends_no_trace(base_url: str, flags: dict[str, object]) -> None:
     message = ask(base_url, **flags)

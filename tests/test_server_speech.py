@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from autoglm_demo.client import BackendClient, ChatOptions, InputTranscript
+from autoglm_demo.client import BackendClient, ChatOptions, TranscriptReport
 from tests.conftest import app_for, serve_app
 from tests.speech_audio import silence, speak, tone, word_errors
 
@@ -80,7 +80,11 @@ def test_bad_audio_is_a_400_in_openai_shape(server: str, tmp_path: Path) -> None
         )
         assert reply.status_code == 400, (name, reply.text)
         error = reply.json()["error"]
-        assert (error["code"], error["param"], error["type"]) == (code, "file", "invalid_request_error")
+        assert (error["code"], error["param"], error["type"]) == (
+            code,
+            "file",
+            "invalid_request_error",
+        )
         assert error["message"].startswith("file: ")
     unknown = httpx.post(
         server + "/v1/audio/transcriptions",
@@ -113,12 +117,17 @@ def test_input_audio_in_chat_is_transcribed_and_reported(server: str, clip: Path
     assert (heard["message_index"], heard["part_index"], heard["language"]) == (2, 1, "en")
     assert word_errors(SENTENCE, heard["text"]) <= 2
     # The model got the transcript as text: the prompt is longer than without the audio.
-    body_without = {**body, "messages": [*body["messages"][:2], {"role": "user", "content": "Please do this:"}]}
+    body_without = {
+        **body,
+        "messages": [*body["messages"][:2], {"role": "user", "content": "Please do this:"}],
+    }
     shorter = httpx.post(server + "/v1/chat/completions", json=body_without, timeout=120).json()
     assert whole["usage"]["prompt_tokens"] > shorter["usage"]["prompt_tokens"] + 5
     assert shorter["input_transcripts"] is None
 
-    with httpx.stream("POST", server + "/v1/chat/completions", json={**body, "stream": True}, timeout=120) as reply:
+    with httpx.stream(
+        "POST", server + "/v1/chat/completions", json={**body, "stream": True}, timeout=120
+    ) as reply:
         first = json.loads(next(reply.iter_lines()).removeprefix("data: "))
     assert first["input_transcripts"] == whole["input_transcripts"]
 
@@ -127,11 +136,16 @@ def test_the_client_reports_input_transcripts_as_events(server: str, clip: Path)
     async def events() -> list:
         client = BackendClient(server + "/v1")
         messages = [audio_message(clip)]
-        found = [e async for e in client.stream_chat("autoglm-phone-9b", messages, ChatOptions(max_tokens=2))]
+        found = [
+            e
+            async for e in client.stream_chat(
+                "autoglm-phone-9b", messages, ChatOptions(max_tokens=2)
+            )
+        ]
         await client.close()
         return found
 
-    [transcript] = [e for e in asyncio.run(events()) if isinstance(e, InputTranscript)]
+    [transcript] = [e for e in asyncio.run(events()) if isinstance(e, TranscriptReport)]
     assert transcript.message_index == 0 and transcript.language == "en"
     assert word_errors(SENTENCE, transcript.text) <= 2
 
@@ -139,7 +153,13 @@ def test_the_client_reports_input_transcripts_as_events(server: str, clip: Path)
 def test_bad_input_audio_in_chat_is_a_400_naming_the_part(server: str, tmp_path: Path) -> None:
     for name, data, code in bad_audio(tmp_path):
         part = {"data": base64.b64encode(data).decode(), "format": name.rsplit(".", 1)[1]}
-        message = {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "input_audio", "input_audio": part}]}
+        message = {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "hi"},
+                {"type": "input_audio", "input_audio": part},
+            ],
+        }
         reply = httpx.post(
             server + "/v1/chat/completions",
             json={"model": "autoglm-phone-9b", "messages": [message], "stream": True},
@@ -148,6 +168,12 @@ def test_bad_input_audio_in_chat_is_a_400_naming_the_part(server: str, tmp_path:
         assert reply.status_code == 400, (name, reply.text)
         assert reply.json()["error"]["code"] == code
         assert reply.json()["error"]["param"] == "messages.0.content.1"
-    not_base64 = {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "%%%", "format": "wav"}}]}
-    reply = httpx.post(server + "/v1/chat/completions", json={"model": "autoglm-phone-9b", "messages": [not_base64]})
+    not_base64 = {
+        "role": "user",
+        "content": [{"type": "input_audio", "input_audio": {"data": "%%%", "format": "wav"}}],
+    }
+    reply = httpx.post(
+        server + "/v1/chat/completions",
+        json={"model": "autoglm-phone-9b", "messages": [not_base64]},
+    )
     assert reply.status_code == 400 and "base64" in reply.json()["error"]["message"]

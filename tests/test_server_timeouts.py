@@ -62,7 +62,9 @@ def test_a_body_dribbled_byte_by_byte_gets_408_and_the_connection_closes(
 
 def test_half_sent_headers_are_closed_after_the_deadline(address: tuple[str, int]) -> None:
     with ExitStack() as stack:
-        socks = [stack.enter_context(socket.create_connection(address, timeout=10)) for _ in range(50)]
+        socks = [
+            stack.enter_context(socket.create_connection(address, timeout=10)) for _ in range(50)
+        ]
         for sock in socks:
             sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Le")
         started = time.monotonic()

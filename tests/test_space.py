@@ -9,8 +9,8 @@ import pytest
 import yaml
 from huggingface_hub.utils import filter_repo_objects
 
-from autoglm_demo import space
 from autoglm_demo.settings import settings_table
+from tools import publish_space as space
 
 # Every key that Hugging Face's Spaces configuration reference accepts in a Space's README
 # front matter: https://huggingface.co/docs/hub/spaces-config-reference (huggingface/hub-docs,
@@ -93,11 +93,24 @@ def test_push_creates_the_space_and_uploads_files_card_variables_and_secrets() -
     assert card["path_in_repo"] == "README.md"
     assert card["path_or_fileobj"] == space.render_readme(config).encode("utf-8")
 
-    sent = ["app.py", "Dockerfile", "requirements.txt", "requirements-transformers.txt",
-            "scripts/setup.sh", "spaces.yaml", "autoglm_demo/space.py"]
-    kept_out = [".venv/bin/python", ".git/HEAD", "README.md", "test-artifacts/page-en.png",
-                "__pycache__/app.cpython-311.pyc", "autoglm_demo/__pycache__/space.cpython-311.pyc",
-                ".pytest_cache/v/cache/nodeids"]
+    sent = [
+        "app.py",
+        "Dockerfile",
+        "requirements.txt",
+        "requirements-transformers.txt",
+        "scripts/setup.sh",
+        "spaces.yaml",
+        "tools/publish_space.py",
+    ]
+    kept_out = [
+        ".venv/bin/python",
+        ".git/HEAD",
+        "README.md",
+        "test-artifacts/page-en.png",
+        "__pycache__/app.cpython-311.pyc",
+        "tools/__pycache__/publish_space.cpython-311.pyc",
+        ".pytest_cache/v/cache/nodeids",
+    ]
     uploaded = list(filter_repo_objects(sent + kept_out, ignore_patterns=folder["ignore_patterns"]))
     assert uploaded == sent
 

@@ -84,7 +84,11 @@ def test_language_can_be_fixed(speech: Speech, tmp_path: Path) -> None:
     ("make", "suffix", "code"),
     [
         (lambda path: path.write_bytes(b""), "wav", "empty_audio"),
-        (lambda path: path.write_bytes(b"RIFF\x00\x00WAVEnot really audio" * 20), "wav", "invalid_audio"),
+        (
+            lambda path: path.write_bytes(b"RIFF\x00\x00WAVEnot really audio" * 20),
+            "wav",
+            "invalid_audio",
+        ),
         (lambda path: silence(path, 2), "wav", "no_speech"),
         (lambda path: tone(path, 2), "wav", "no_speech"),  # sound, but nothing said
         (lambda path: tone(path, 11), "wav", "audio_too_long"),
@@ -118,9 +122,13 @@ def test_openai_whisper_engine_loads_a_checkpoint_and_transcribes(tmp_path: Path
     # be NaN, so it gets ordinary random values like every other weight.
     torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)
     checkpoint = tmp_path / "tiny-whisper.pt"
-    torch.save({"dims": dataclasses.asdict(dims), "model_state_dict": model.state_dict()}, checkpoint)
+    torch.save(
+        {"dims": dataclasses.asdict(dims), "model_state_dict": model.state_dict()}, checkpoint
+    )
 
-    settings = Settings(asr_engine="openai-whisper", asr_model=str(checkpoint), device="cpu", cache_dir=tmp_path)
+    settings = Settings(
+        asr_engine="openai-whisper", asr_model=str(checkpoint), device="cpu", cache_dir=tmp_path
+    )
     transcriber = load_transcriber(settings)
     samples = audio.decode(speak(SENTENCES[0], tmp_path / "s.wav").read_bytes(), max_seconds=60)
     transcript = transcriber.transcribe(samples, TranscribeOptions(language="en", temperature=0.5))

@@ -63,8 +63,8 @@ def test_the_offline_default_imports_llama_cpp_when_it_loads_and_torch_never(
     offline_cache_dir: Path,
 ) -> None:
     code = "\n".join([
-        "from autoglm_demo.cli import build_pool",
-        "from autoglm_demo.server.app import create_app",
+        "from autoglm_demo.main import build_pool",
+        "from autoglm_demo.server.api import create_app",
         "from autoglm_demo.settings import Settings",
         "settings = Settings()",
         "pool = build_pool(settings)",

@@ -28,7 +28,10 @@ def _two_turn_messages():
                 {"type": "text", "text": "Tap the search box"},
             ],
         },
-        {"role": "assistant", "content": '<think>ok</think><answer>do(action="Tap", element=[1,2])</answer>'},
+        {
+            "role": "assistant",
+            "content": '<think>ok</think><answer>do(action="Tap", element=[1,2])</answer>',
+        },
         {
             "role": "user",
             "content": [
@@ -63,21 +66,33 @@ def test_glm4v_config_and_tokenizer(tiny_glm4v_dir: Path) -> None:
     assert config.text_config.vocab_size >= len(tok)
 
     gen = json.loads((tiny_glm4v_dir / "generation_config.json").read_text())
-    assert gen["eos_token_id"] == [tok.convert_tokens_to_ids(t) for t in ("<|endoftext|>", "<|user|>", "<|observation|>")]
+    assert gen["eos_token_id"] == [
+        tok.convert_tokens_to_ids(t) for t in ("<|endoftext|>", "<|user|>", "<|observation|>")
+    ]
 
     text = tok.apply_chat_template(
         [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "hi"}]}],
         add_generation_prompt=True,
         tokenize=False,
     )
-    assert text == "[gMASK]<sop><|user|>\n<|begin_of_image|><|image|><|end_of_image|>hi<|assistant|>\n"
+    assert (
+        text == "[gMASK]<sop><|user|>\n<|begin_of_image|><|image|><|end_of_image|>hi<|assistant|>\n"
+    )
     # byte-level: any text round-trips, Chinese included
     sample = "点击 <think>搜索框</think> done"
-    assert tok.decode(tok.encode(sample, add_special_tokens=False), skip_special_tokens=False) == sample
+    assert (
+        tok.decode(tok.encode(sample, add_special_tokens=False), skip_special_tokens=False)
+        == sample
+    )
 
 
 def test_glm4v_processor_chat_template_and_generate(tiny_glm4v_dir: Path) -> None:
-    from transformers import AutoConfig, AutoProcessor, Glm4vForConditionalGeneration, Glm4vProcessor
+    from transformers import (
+        AutoConfig,
+        AutoProcessor,
+        Glm4vForConditionalGeneration,
+        Glm4vProcessor,
+    )
 
     config = AutoConfig.from_pretrained(tiny_glm4v_dir)
     processor = AutoProcessor.from_pretrained(tiny_glm4v_dir)
@@ -85,7 +100,11 @@ def test_glm4v_processor_chat_template_and_generate(tiny_glm4v_dir: Path) -> Non
     assert processor.chat_template == tiny_models.GLM4V_CHAT_TEMPLATE
 
     inputs = processor.apply_chat_template(
-        _two_turn_messages(), add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+        _two_turn_messages(),
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
     )
     ids = inputs["input_ids"]
     grid = inputs["image_grid_thw"]
@@ -96,10 +115,14 @@ def test_glm4v_processor_chat_template_and_generate(tiny_glm4v_dir: Path) -> Non
     assert int((ids == config.image_start_token_id).sum()) == 3
     assert int((ids == config.image_end_token_id).sum()) == 3
     text = processor.decode(ids[0], skip_special_tokens=False)
-    assert text.startswith("[gMASK]<sop><|system|>\nYou are a phone agent.<|user|>\n<|begin_of_image|>")
+    assert text.startswith(
+        "[gMASK]<sop><|system|>\nYou are a phone agent.<|user|>\n<|begin_of_image|>"
+    )
     assert text.endswith("Now type 你好<|assistant|>\n")
 
-    model = Glm4vForConditionalGeneration.from_pretrained(tiny_glm4v_dir, dtype=torch.float32, device_map="cpu")
+    model = Glm4vForConditionalGeneration.from_pretrained(
+        tiny_glm4v_dir, dtype=torch.float32, device_map="cpu"
+    )
     out = model.generate(**inputs, max_new_tokens=8)
     assert out.shape[1] > ids.shape[1]
     assert torch.equal(out[:, : ids.shape[1]], ids)
@@ -113,11 +136,17 @@ def test_llama_load_and_generate(tiny_llama_dir: Path) -> None:
 
     assert AutoConfig.from_pretrained(tiny_llama_dir).architectures == ["LlamaForCausalLM"]
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32, device_map="cpu")
+    model = AutoModelForCausalLM.from_pretrained(
+        tiny_llama_dir, dtype=torch.float32, device_map="cpu"
+    )
     assert isinstance(model, LlamaForCausalLM)
-    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello 世界"}]
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hello 世界"},
+    ]
     assert tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) == (
-        "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhello 世界<|im_end|>\n<|im_start|>assistant\n"
+        "<|im_start|>system\nbe brief<|im_end|>\n"
+        "<|im_start|>user\nhello 世界<|im_end|>\n<|im_start|>assistant\n"
     )
     inputs = tok.apply_chat_template(
         messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
@@ -141,7 +170,9 @@ def test_tagged_model_emits_reply_for_unseen_prompts(tagged_model_dir: Path, pro
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tagged_model_dir)
-    model = AutoModelForCausalLM.from_pretrained(tagged_model_dir, dtype=torch.float32, device_map="cpu")
+    model = AutoModelForCausalLM.from_pretrained(
+        tagged_model_dir, dtype=torch.float32, device_map="cpu"
+    )
     for token in ("<think>", "</think>", "<answer>", "</answer>"):
         assert token in tok.all_special_tokens
     inputs = tok.apply_chat_template(

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from tests.conftest import free_port, page_settings, serve_app
 
-from autoglm_demo.cli import build_pool
+from autoglm_demo import answering, conversation
+from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import (
     AnswerDelta,
     BackendClient,
@@ -21,19 +21,28 @@ from autoglm_demo.client import (
     ChatOptions,
     ClientEvent,
     Finish,
-    InputTranscript,
     ReasoningDelta,
+    TranscriptReport,
     UsageReport,
 )
-from autoglm_demo.server.app import create_app
+from autoglm_demo.conversation import (
+    Stopwatch,
+    Turn,
+    TurnStatus,
+    image_data_uri,
+    request_messages,
+)
+from autoglm_demo.main import build_pool
+from autoglm_demo.server.api import create_app
 from autoglm_demo.ui import handlers
-from autoglm_demo.ui.conversation import Status, Turn, image_data_uri, request_messages
-from autoglm_demo.ui.metrics import Stopwatch
-from autoglm_demo.ui.models import Catalogue
-from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
+from autoglm_demo.ui.chat_tab import EXAMPLE_SCREENSHOT
+from autoglm_demo.ui.metrics import footer
+from autoglm_demo.ui.models import ServedModels
+from autoglm_demo.ui.overlay import overlay_hook
 from autoglm_demo.ui.view import render
+from tests.conftest import free_port, page_settings, serve_app
 
-REQUEST = handlers.Request("autoglm-phone-9b", "bfloat16", "", ChatOptions(max_tokens=64))
+REQUEST = AnswerRequest("autoglm-phone-9b", "bfloat16", "", ChatOptions(max_tokens=64))
 
 
 class ScriptedClient:
@@ -43,15 +52,22 @@ class ScriptedClient:
         self.events = events
         self.requests: list[list[dict[str, Any]]] = []
 
-    async def stream_chat(self, model: str, messages: list[dict[str, Any]], options: ChatOptions) -> AsyncIterator[ClientEvent]:
+    async def stream_chat(
+        self, model: str, messages: list[dict[str, Any]], options: ChatOptions
+    ) -> AsyncIterator[ClientEvent]:
         self.requests.append(messages)
         for event in self.events:
             yield event
 
 
-async def collect(client: Any, turns: list[Turn], tmp_path: Path, request: handlers.Request = REQUEST) -> list[list[dict[str, Any]]]:
+async def collect(
+    client: Any, turns: list[Turn], tmp_path: Path, request: AnswerRequest = REQUEST
+) -> list[list[dict[str, Any]]]:
     """Run one streamed answer; returns every rendering the page would have shown."""
-    return [render(t, "en") async for t in handlers.stream_answer(client, turns, request, tmp_path)]
+    return [
+        render(t, "en")
+        async for t in stream_answer(client, turns, request, overlay=overlay_hook(tmp_path))
+    ]
 
 
 def answer(client: Any, turns: list[Turn], tmp_path: Path) -> list[list[dict[str, Any]]]:
@@ -68,9 +84,11 @@ THINKING = [
 ]
 
 
-def test_reasoning_block_then_answer_then_metrics(tmp_path: Path) -> None:
+def test_reasoning_block_then_answer_then_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     turns = [Turn("Where is search?", images=[str(EXAMPLE_SCREENSHOT)])]
-    handlers.RENDER_INTERVAL_S = 0  # every event becomes a rendering
+    monkeypatch.setattr(answering, "RENDER_INTERVAL_S", 0)  # every event becomes a rendering
     frames = answer(ScriptedClient(THINKING), turns, tmp_path)
     # While thinking, the reasoning block is pending and there is no answer yet.
     thinking = frames[2]
@@ -85,7 +103,7 @@ def test_reasoning_block_then_answer_then_metrics(tmp_path: Path) -> None:
     assert text == 'do(action="Tap", element=[500,195])'
     assert Path(overlay["path"]).is_file()
     assert "`autoglm-phone-9b` · bfloat16" in footer and "prompt 321 · completion 20" in footer
-    assert turns[0].status is Status.DONE and turns[0].in_context
+    assert turns[0].status is TurnStatus.DONE and turns[0].in_context
 
 
 def test_model_without_reasoning_shows_no_reasoning_block(tmp_path: Path) -> None:
@@ -96,13 +114,15 @@ def test_model_without_reasoning_shows_no_reasoning_block(tmp_path: Path) -> Non
 
 
 def test_error_mid_answer_keeps_history_and_is_left_out_of_the_next_request(tmp_path: Path) -> None:
-    turns = [Turn("first", answer="one", status=Status.DONE), Turn("second")]
-    failing = ScriptedClient([AnswerDelta("partial"), BackendError("The backend failed while answering: boom")])
+    turns = [Turn("first", answer="one", status=TurnStatus.DONE), Turn("second")]
+    failing = ScriptedClient(
+        [AnswerDelta("partial"), BackendError("The backend failed while answering: boom")]
+    )
     final = answer(failing, turns, tmp_path)[-1]
     assert [m["role"] for m in final] == ["user", "assistant", "user", "assistant", "assistant"]
     assert final[-1]["metadata"]["title"].endswith("Error")
     assert "boom" in final[-1]["content"]
-    assert turns[1].status is Status.FAILED
+    assert turns[1].status is TurnStatus.FAILED
     # The next turn works and its request leaves out the failed one.
     turns.append(Turn("third"))
     working = ScriptedClient([AnswerDelta("three"), Finish("stop")])
@@ -124,7 +144,7 @@ def test_cancelled_stream_marks_the_turn_stopped_with_what_was_said(tmp_path: Pa
 
     async def run() -> None:
         async def consume() -> None:
-            async for _ in handlers.stream_answer(Endless(), turns, REQUEST, tmp_path):
+            async for _ in stream_answer(Endless(), turns, REQUEST, overlay=overlay_hook(tmp_path)):
                 pass
 
         task = asyncio.create_task(consume())
@@ -134,7 +154,7 @@ def test_cancelled_stream_marks_the_turn_stopped_with_what_was_said(tmp_path: Pa
             await task
 
     asyncio.run(run())
-    assert turns[0].status is Status.STOPPED and turns[0].answer.startswith("word word")
+    assert turns[0].status is TurnStatus.STOPPED and turns[0].answer.startswith("word word")
     assert "Stopped" in render(turns, "en")[1]["content"][-1]
     assert "已停止" in render(turns, "zh")[1]["content"][-1]
 
@@ -147,9 +167,9 @@ def test_input_undo_and_regenerate() -> None:
     assert handlers.accept_input(turns, {"text": "", "files": []}, "clip.wav")
     assert handlers.undo(turns) == {"text": "", "files": []}
     assert len(turns) == 1
-    turns[0].answer, turns[0].status = "old", Status.DONE
+    turns[0].answer, turns[0].status = "old", TurnStatus.DONE
     assert handlers.prepare_regenerate(turns)
-    assert (turns[0].answer, turns[0].status) == ("", Status.WAITING)
+    assert (turns[0].answer, turns[0].status) == ("", TurnStatus.WAITING)
     assert handlers.undo(turns) == {"text": "", "files": ["a.png"]}
     assert handlers.undo(turns) is None
     assert not handlers.prepare_regenerate(turns)
@@ -159,7 +179,13 @@ def test_request_messages_send_images_audio_and_no_reasoning(tmp_path: Path) -> 
     audio = tmp_path / "clip.wav"
     audio.write_bytes(b"RIFF....WAVE")
     turns = [
-        Turn("what is this?", images=[str(EXAMPLE_SCREENSHOT)], reasoning="hmm", answer="a phone", status=Status.DONE),
+        Turn(
+            "what is this?",
+            images=[str(EXAMPLE_SCREENSHOT)],
+            reasoning="hmm",
+            answer="a phone",
+            status=TurnStatus.DONE,
+        ),
         Turn("", audio=str(audio)),
     ]
     system, first, reply, last = request_messages(turns, "  Be brief. ")
@@ -167,8 +193,44 @@ def test_request_messages_send_images_audio_and_no_reasoning(tmp_path: Path) -> 
     assert first["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
     assert reply == {"role": "assistant", "content": "a phone"}
     assert last["content"] == [
-        {"type": "input_audio", "input_audio": {"data": base64.b64encode(b"RIFF....WAVE").decode(), "format": "wav"}}
+        {
+            "type": "input_audio",
+            "input_audio": {"data": base64.b64encode(b"RIFF....WAVE").decode(), "format": "wav"},
+        }
     ]
+
+
+def test_each_image_is_encoded_once_however_many_requests_resend_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoded: list[str] = []
+
+    def counting(path: str | Path, *args: Any) -> str:
+        encoded.append(str(path))
+        return image_data_uri(path, *args)
+
+    monkeypatch.setattr(conversation, "image_data_uri", counting)
+    second = tmp_path / "second.png"
+    Image.new("RGB", (40, 80), (200, 10, 10)).save(second)
+    turns = [Turn("first", images=[str(EXAMPLE_SCREENSHOT)], answer="ok", status=TurnStatus.DONE)]
+    for text in ("second", "third"):
+        turns.append(Turn(text, images=[str(second)]))
+        first_request = request_messages(turns, "")
+        turns[-1].answer, turns[-1].status = "ok", TurnStatus.DONE
+    third_request = request_messages(turns, "")
+    assert encoded == [str(EXAMPLE_SCREENSHOT), str(second), str(second)]  # one per turn
+    assert third_request[0] == first_request[0]
+    sent = [
+        part["image_url"]["url"]
+        for m in third_request
+        for part in m["content"]
+        if m["role"] == "user" and part["type"] == "image_url"
+    ]
+    assert sent[0].startswith("data:image/png;base64,") and sent[1] == sent[2] != sent[0]
+    # A turn whose images change (an edited question) is encoded afresh.
+    turns[0].images = [str(second)]
+    request_messages(turns, "")
+    assert encoded[-1] == str(second) and len(encoded) == 4
 
 
 def test_large_photos_are_downscaled_and_sent_as_jpeg(tmp_path: Path) -> None:
@@ -188,8 +250,8 @@ def test_stopwatch_metrics_are_exact_with_a_fake_clock() -> None:
     clock.finish()  # 2.5
     metrics = clock.metrics("m", "float32", (10, 31))
     assert (metrics.ttft_s, metrics.tokens_per_s, clock.reasoning_seconds) == (0.5, 15.0, 0.5)
-    assert "first token 0.50 s · 15.0 tok/s" in metrics.footer("en")
-    assert "首字延迟 0.50 s" in metrics.footer("zh")
+    assert "first token 0.50 s · 15.0 tok/s" in footer(metrics, "en")
+    assert "首字延迟 0.50 s" in footer(metrics, "zh")
 
 
 def test_remote_backend_down_then_back(tagged_model_dir: Path, tmp_path: Path) -> None:
@@ -202,21 +264,21 @@ def test_remote_backend_down_then_back(tagged_model_dir: Path, tmp_path: Path) -
     async def scenario() -> None:
         client = BackendClient(f"http://127.0.0.1:{port}/v1")
         down = (await collect(client, turns, tmp_path))[-1]
-        assert "not reachable" in down[-1]["content"] and turns[0].status is Status.FAILED
+        assert "not reachable" in down[-1]["content"] and turns[0].status is TurnStatus.FAILED
         with serve_app(create_app(settings, build_pool(settings)), port=port):
-            catalogue, problem = await handlers.fetch_catalogue(client)
+            served, problem = await handlers.fetch_models(client)
             assert problem is None
-            family = catalogue.families()[0]
-            variants = catalogue.variants(family)
+            family = served.families()[0]
+            variants = served.variants(family)
             assert [model for _, model in variants] == [
                 "autoglm-phone-9b-full", "autoglm-phone-9b-int8", "autoglm-phone-9b-int4"
             ]
-            model_id = catalogue.default_variant(family)
+            model_id = served.default_variant(family)
             assert model_id == "autoglm-phone-9b-full"  # no llama.cpp here: full is the default
             assert variants[0][0].startswith("full · transformers · ")
             turns.append(Turn("hello again"))
             options = ChatOptions(max_tokens=200, temperature=0)
-            request = handlers.Request(model_id, catalogue.precision(model_id), "", options)
+            request = AnswerRequest(model_id, served.precision(model_id), "", options)
             await collect(client, turns, tmp_path, request)
             # Audio without a transcript goes as input_audio; corrupt audio's refusal is shown.
             audio = tmp_path / "clip.wav"
@@ -228,30 +290,37 @@ def test_remote_backend_down_then_back(tagged_model_dir: Path, tmp_path: Path) -
         await client.close()
 
     asyncio.run(scenario())
-    assert turns[1].status is Status.DONE
+    assert turns[1].status is TurnStatus.DONE
     # The tagged model's reply, split into the reasoning block and the answer by the server.
     assert turns[1].reasoning.startswith("The user wants to search.")
     assert turns[1].answer == 'do(action="Tap", element=[500,100])'
     metrics = turns[1].metrics
     assert metrics and metrics.completion_tokens and metrics.ttft_s is not None
     assert metrics.precision == "full"
-    assert [t.status for t in turns] == [Status.FAILED, Status.DONE, Status.FAILED]  # history kept
+    assert [t.status for t in turns] == [
+        TurnStatus.FAILED,
+        TurnStatus.DONE,
+        TurnStatus.FAILED,
+    ]  # history kept
 
 
 def test_catalogue_groups_variants_by_checkpoint() -> None:
     from autoglm_demo.client import BackendModel
 
-    catalogue = Catalogue(
+    served = ServedModels(
         (
             BackendModel("glm-bf16", {"root": "zai/glm", "precision": "bfloat16"}),
             BackendModel("glm-int4", {"root": "zai/glm", "precision": "int4"}),
             BackendModel("other", {}),
         )
     )
-    assert catalogue.families() == ["zai/glm", "other"]
-    assert catalogue.variants("zai/glm") == [("bfloat16 — glm-bf16", "glm-bf16"), ("int4 — glm-int4", "glm-int4")]
-    assert catalogue.variants("other") == [("other", "other")]
-    assert catalogue.precision("glm-int4") == "int4" and catalogue.precision("nope") is None
+    assert served.families() == ["zai/glm", "other"]
+    assert served.variants("zai/glm") == [
+        ("bfloat16 — glm-bf16", "glm-bf16"),
+        ("int4 — glm-int4", "glm-int4"),
+    ]
+    assert served.variants("other") == [("other", "other")]
+    assert served.precision("glm-int4") == "int4" and served.precision("nope") is None
 
 
 class FakeVoice:
@@ -265,21 +334,29 @@ def test_voice_goes_to_the_box_for_review_or_straight_into_a_turn() -> None:
     reviewed = asyncio.run(handlers.take_voice(FakeVoice(), turns, box, "clip.wav", review=True))
     assert reviewed == {"text": "Please: open the wifi settings", "files": ["shot.png"]}
     assert turns == []  # nothing sent yet; the clip stays attached for Send
-    assert asyncio.run(handlers.take_voice(FakeVoice(), turns, None, "clip.wav", review=False)) is None
+    assert (
+        asyncio.run(handlers.take_voice(FakeVoice(), turns, None, "clip.wav", review=False)) is None
+    )
     [turn] = turns
-    assert (turn.text, turn.audio, turn.status) == ("open the wifi settings", "clip.wav", Status.WAITING)
+    assert (turn.text, turn.audio, turn.status) == (
+        "open the wifi settings",
+        "clip.wav",
+        TurnStatus.WAITING,
+    )
     # The transcript stands for the audio: the request carries text, the page shows both.
-    assert request_messages(turns, "")[-1]["content"] == [{"type": "text", "text": "open the wifi settings"}]
+    assert request_messages(turns, "")[-1]["content"] == [
+        {"type": "text", "text": "open the wifi settings"}
+    ]
     assert render(turns, "en")[0]["content"] == [{"path": "clip.wav"}, "open the wifi settings"]
 
 
 def test_transcript_reported_by_the_backend_becomes_the_question(tmp_path: Path) -> None:
     audio = tmp_path / "clip.wav"
     audio.write_bytes(b"RIFF....WAVE")
-    turns = [Turn("earlier", answer="ok", status=Status.DONE), Turn("", audio=str(audio))]
+    turns = [Turn("earlier", answer="ok", status=TurnStatus.DONE), Turn("", audio=str(audio))]
     reply = ScriptedClient([
-        InputTranscript(message_index=0, part_index=0, text="not this one", language="en"),
-        InputTranscript(message_index=2, part_index=0, text="turn on bluetooth", language="en"),
+        TranscriptReport(message_index=0, part_index=0, text="not this one", language="en"),
+        TranscriptReport(message_index=2, part_index=0, text="turn on bluetooth", language="en"),
         AnswerDelta("done"),
         Finish("stop"),
     ])

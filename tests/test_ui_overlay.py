@@ -7,14 +7,19 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from autoglm_demo.ui.actions import Action, parse_actions
+from autoglm_demo.actions import Action, parse_actions
+from autoglm_demo.ui.chat_tab import EXAMPLE_SCREENSHOT
 from autoglm_demo.ui.overlay import MARK_COLOUR, draw_actions, save_overlay, to_pixels
-from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT, render_settings_screen
+from tools.example_screenshot import render_settings_screen
 
 
 @pytest.mark.parametrize(
     ("point", "size", "pixel"),
-    [((0, 0), (720, 1600), (0, 0)), ((1000, 1000), (720, 1600), (719, 1599)), ((500, 250), (1081, 2401), (540, 600))],
+    [
+        ((0, 0), (720, 1600), (0, 0)),
+        ((1000, 1000), (720, 1600), (719, 1599)),
+        ((500, 250), (1081, 2401), (540, 600)),
+    ],
 )
 def test_relative_coordinates_map_to_pixels(point, size, pixel) -> None:
     assert to_pixels(point, size) == pixel
@@ -44,7 +49,9 @@ def test_actions_without_a_place_get_a_label() -> None:
 
 
 def test_save_overlay_on_the_shipped_screenshot(tmp_path: Path) -> None:
-    target = save_overlay(EXAMPLE_SCREENSHOT, parse_actions('do(action="Tap", element=[500,195])'), tmp_path / "o.png")
+    target = save_overlay(
+        EXAMPLE_SCREENSHOT, parse_actions('do(action="Tap", element=[500,195])'), tmp_path / "o.png"
+    )
     with Image.open(target) as image:
         assert image.size == (720, 1600)
         assert image.getpixel(to_pixels((500, 195), image.size)) == MARK_COLOUR

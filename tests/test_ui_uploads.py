@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from autoglm_demo.conversation import Turn
+from autoglm_demo.main import build_page_app
 from autoglm_demo.settings import Settings
-from autoglm_demo.ui import build_page_app
-from autoglm_demo.ui.conversation import Turn
 from autoglm_demo.ui.uploads import forget_session, private_upload_dir
 from tests.conftest import free_port, serve_app
 

@@ -381,7 +381,7 @@ def _wire_reply(model: Any, tokenizer: Any, chain: list[str]) -> None:
             layer.self_attn.o_proj.weight.zero_()
             layer.mlp.down_proj.weight.zero_()
         hidden = text.config.hidden_size
-        for axis, (token, following) in enumerate(zip(ids, ids[1:] + ids[-1:])):
+        for axis, (token, following) in enumerate(zip(ids, ids[1:] + ids[-1:], strict=True)):
             text.embed_tokens.weight[token] = torch.nn.functional.one_hot(
                 torch.tensor(axis), hidden
             ).float()
@@ -422,12 +422,16 @@ def build_tiny_llama(folder: Path) -> Path:
     # and lengths want generations that run until max_tokens, so end-of-turn scores zero.
     with torch.no_grad():
         model.lm_head.weight[eos_id] = 0
-    model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id, do_sample=False)
+    model.generation_config = GenerationConfig(
+        eos_token_id=eos_id, pad_token_id=pad_id, do_sample=False
+    )
     model.save_pretrained(folder)
     return folder
 
 
-def _tiny_llama_config(n_tokens: int, *, eos_id: int | list[int], pad_id: int, hidden: int = 64, layers: int = 2):
+def _tiny_llama_config(
+    n_tokens: int, *, eos_id: int | list[int], pad_id: int, hidden: int = 64, layers: int = 2
+):
     from transformers import LlamaConfig
 
     config = LlamaConfig(
@@ -457,7 +461,10 @@ _WORDS = (
     "the a to of and in on with for please now then find show list select scroll "
     "up down left right top bottom menu icon text input type enter confirm cancel"
 ).split()
-_CJK = "打开微信搜索框点击返回主页设置网络相机照片音乐播放暂停下一个地图天气今天明天订单外卖酒店价格购物车登录密码用户发送消息联系人电话"
+_CJK = (
+    "打开微信搜索框点击返回主页设置网络相机照片音乐播放暂停下一个"
+    "地图天气今天明天订单外卖酒店价格购物车登录密码用户发送消息联系人电话"
+)
 
 
 def _random_text(rng: random.Random) -> str:
@@ -469,7 +476,9 @@ def _random_text(rng: random.Random) -> str:
             w = rng.choice(_WORDS)
             pieces.append(w.capitalize() if rng.random() < 0.2 else w)
         elif r < 0.75:
-            pieces.append("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(1, 8))))
+            pieces.append(
+                "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(1, 8)))
+            )
         elif r < 0.95:
             pieces.append("".join(rng.choice(_CJK) for _ in range(rng.randint(1, 6))))
         else:
@@ -487,7 +496,9 @@ def _random_messages(rng: random.Random, reply: str) -> list[dict[str, Any]]:
         messages.append({"role": "system", "content": _random_text(rng)})
     if rng.random() < 0.25:
         messages.append({"role": "user", "content": _random_text(rng)})
-        messages.append({"role": "assistant", "content": reply if rng.random() < 0.5 else _random_text(rng)})
+        messages.append(
+            {"role": "assistant", "content": reply if rng.random() < 0.5 else _random_text(rng)}
+        )
     if rng.random() < 0.5:
         messages.append({"role": "user", "content": _random_text(rng)})
     else:
@@ -612,7 +623,9 @@ def _train_tagged(folder: Path, reply: str, *, steps: int, seed: int) -> Path:
         prompt = tokenizer.apply_chat_template(
             _random_messages(check_rng, reply), add_generation_prompt=True, tokenize=False
         )
-        got = _greedy(model, tokenizer.encode(prompt, add_special_tokens=False), len(reply_ids), eos_ids)
+        got = _greedy(
+            model, tokenizer.encode(prompt, add_special_tokens=False), len(reply_ids), eos_ids
+        )
         if got != reply_ids:
             raise RuntimeError(
                 "tiny tagged model did not learn the reply "
@@ -620,7 +633,9 @@ def _train_tagged(folder: Path, reply: str, *, steps: int, seed: int) -> Path:
                 f"{tokenizer.decode(got, skip_special_tokens=False)!r} for prompt {prompt!r}"
             )
 
-    model.generation_config = GenerationConfig(eos_token_id=eos_ids, pad_token_id=pad_id, do_sample=False)
+    model.generation_config = GenerationConfig(
+        eos_token_id=eos_ids, pad_token_id=pad_id, do_sample=False
+    )
     model.save_pretrained(folder)
     _write_json(
         folder / "tiny_training.json",

@@ -236,10 +236,19 @@ def _measured_quality(shipped: Path) -> dict[str, dict[str, Any]]:
     if not MEASURED_QUALITY.is_file():
         return {}
     measured = json.loads(MEASURED_QUALITY.read_text())
-    if (measured["source_file"], measured["source_bytes"]) != (shipped.name, shipped.stat().st_size):
+    if (measured["source_file"], measured["source_bytes"]) != (
+        shipped.name,
+        shipped.stat().st_size,
+    ):
         return {}
-    context = {"tokens": measured["tokens"], "text": measured["text"], "measured": measured["measured"]}
-    return {precision: {**figures, **context} for precision, figures in measured["variants"].items()}
+    context = {
+        "tokens": measured["tokens"],
+        "text": measured["text"],
+        "measured": measured["measured"],
+    }
+    return {
+        precision: {**figures, **context} for precision, figures in measured["variants"].items()
+    }
 
 
 def _existing(path: Path) -> list[Path]:

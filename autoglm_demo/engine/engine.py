@@ -2,9 +2,9 @@
 
 Runtimes are blocking and run one generation at a time. This class owns the bridge to
 asyncio: each request waits its turn with the admission ticket it was given on arrival
-(`Admission`, shared by all variants), each generation runs on its own thread, events are handed to the event loop as they are produced, and a
-consumer that goes away (a client that disconnects) cancels its generation and frees the
-slot for the next one.
+(`Admission`, shared by all variants), each generation runs on its own thread, events are
+handed to the event loop as they are produced, and a consumer that goes away (a client
+that disconnects) cancels its generation and frees the slot for the next one.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class EngineNotReady(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Status:
+class LoadStatus:
     state: LoadState
     detail: str
 
@@ -64,7 +64,7 @@ class Engine:
         self._loader = loader
         self._default_max_tokens = default_max_tokens
         self._runtime: Runtime | None = None
-        self._status = Status(LoadState.LOADING, "waiting to start loading")
+        self._status = LoadStatus(LoadState.LOADING, "waiting to start loading")
         self._reader = ImageReader()
         self._load_thread: threading.Thread | None = None
         self.streams = 0
@@ -73,7 +73,7 @@ class Engine:
     # -- loading -----------------------------------------------------------------------
 
     @property
-    def status(self) -> Status:
+    def status(self) -> LoadStatus:
         return self._status
 
     @property
@@ -89,10 +89,10 @@ class Engine:
             runtime = self._loader(self._set_phase)
         except Exception as error:  # any load failure becomes a 503 with its reason
             log.exception("Model failed to load")
-            self._status = Status(LoadState.FAILED, f"model failed to load: {error}")
+            self._status = LoadStatus(LoadState.FAILED, f"model failed to load: {error}")
             return
         self._runtime = runtime
-        self._status = Status(LoadState.READY, f"loaded in {time.monotonic() - started:.1f} s")
+        self._status = LoadStatus(LoadState.READY, f"loaded in {time.monotonic() - started:.1f} s")
         log.info("Model ready: %s (%s)", runtime.info.source, self._status.detail)
 
     def start_loading(self) -> threading.Thread:
@@ -104,7 +104,7 @@ class Engine:
 
     def _set_phase(self, phase: str) -> None:
         log.info("Loading model: %s", phase)
-        self._status = Status(LoadState.LOADING, phase)
+        self._status = LoadStatus(LoadState.LOADING, phase)
 
     # -- serving -----------------------------------------------------------------------
 
@@ -121,14 +121,22 @@ class Engine:
         return await asyncio.to_thread(render)
 
     def plan(self, prompt: PreparedPrompt, params: SamplingParams) -> SamplingParams:
-        """Fix the completion length against the context, or refuse a request that cannot fit."""
-        room = self.runtime.info.context_length - prompt.prompt_tokens
+        """Fix the completion length against the context, or refuse a request that cannot fit.
+
+        The one context rule: runtimes generate at most the `max_tokens` planned here."""
+        context = self.runtime.info.context_length
+        room = context - prompt.prompt_tokens
+        if room <= 0:
+            raise ContextLengthExceeded(
+                f"The prompt has {prompt.prompt_tokens} tokens but the model's context is "
+                f"{context} tokens. Shorten the conversation or send fewer or smaller images."
+            )
         if params.max_tokens is None:
             return dataclasses.replace(params, max_tokens=min(self._default_max_tokens, room))
         if params.max_tokens > room:
             raise ContextLengthExceeded(
                 f"max_tokens is {params.max_tokens}, but after the {prompt.prompt_tokens}-token "
-                f"prompt only {room} of the model's {self.runtime.info.context_length} tokens "
+                f"prompt only {room} of the model's {context} tokens "
                 "are left. Lower max_tokens or shorten the conversation."
             )
         return params
@@ -136,10 +144,9 @@ class Engine:
     async def generate(
         self, prompt: PreparedPrompt, params: SamplingParams, ticket: Ticket
     ) -> AsyncIterator[GenerationEvent]:
-        """Stream one generation once `ticket` gets a slot; closing the iterator early
-        cancels it."""
+        """Stream one generation, with `params` as `plan` fixed them, once `ticket` gets a
+        slot; closing the iterator early cancels it."""
         runtime = self.runtime
-        params = self.plan(prompt, params)
         self.streams += 1
         try:
             await ticket.acquire_slot()

@@ -29,14 +29,15 @@ from autoglm_demo.engine.llama_cpp_log import import_llama_cpp
 from autoglm_demo.engine.types import (
     ChatMessage,
     ChatTemplateError,
-    ContextLengthExceeded,
     Finished,
     GenerationEvent,
     ModelInfo,
     PreparedPrompt,
     SamplingParams,
     TextDelta,
+    planned_max_tokens,
 )
+from autoglm_demo.reasoning import THINK_OPEN
 
 MAX_CONTEXT = 8192
 """The KV cache is allocated up front for the whole context; past this it costs more memory
@@ -109,24 +110,16 @@ class LlamaCppRuntime:
         except (jinja2.TemplateError, ValueError) as error:
             raise ChatTemplateError(str(error)) from None
         ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        if len(ids) >= self.info.context_length:
-            raise ContextLengthExceeded(
-                f"The prompt has {len(ids)} tokens but the model's context is "
-                f"{self.info.context_length} tokens. Shorten the conversation."
-            )
         return PreparedPrompt(
             inputs=ids,
             prompt_tokens=len(ids),
-            starts_in_reasoning=text.rstrip().endswith("<think>"),
+            starts_in_reasoning=text.rstrip().endswith(THINK_OPEN),
         )
 
     def generate(
         self, prompt: PreparedPrompt, params: SamplingParams, cancel: threading.Event
     ) -> Iterator[GenerationEvent]:
-        max_new = min(
-            params.max_tokens or self.info.context_length,
-            self.info.context_length - prompt.prompt_tokens,
-        )
+        max_new = planned_max_tokens(params)
         if params.seed is not None:
             # llama.cpp reuses the cached prefix of the previous prompt, and evaluating the
             # rest in a smaller batch shifts the logits slightly; a seed must give the same
@@ -137,7 +130,7 @@ class LlamaCppRuntime:
         # OpenAI API has no field for, so sampling means the same as on transformers.
         tokens = self.llm.generate(
             prompt.inputs,
-            temp=params.temperature,
+            temp=0.0 if params.greedy else params.temperature,
             top_p=params.top_p,
             top_k=0,
             min_p=0.0,

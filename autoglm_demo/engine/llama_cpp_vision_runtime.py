@@ -48,14 +48,15 @@ from autoglm_demo.engine.llama_cpp_runtime import (
 from autoglm_demo.engine.types import (
     ChatMessage,
     ChatTemplateError,
-    ContextLengthExceeded,
     Finished,
     GenerationEvent,
     ModelInfo,
     PreparedPrompt,
     SamplingParams,
     TextDelta,
+    planned_max_tokens,
 )
+from autoglm_demo.reasoning import THINK_OPEN
 
 IMAGE_MAX_TOKENS = 6144
 """GLM-4.1V's processor allows images of up to 6144 tokens (longest_edge 9633792 pixels
@@ -220,16 +221,10 @@ class LlamaCppVisionRuntime:
         text = rendered[0]
         images = [align_image(image) for m in messages for image in m.images]
         chunks = self.tokenize(text, images)
-        if chunks.tokens >= self.info.context_length:
-            raise ContextLengthExceeded(
-                f"The prompt has {chunks.tokens} tokens but the model's context is "
-                f"{self.info.context_length} tokens. Shorten the conversation or send "
-                "fewer or smaller images."
-            )
         return PreparedPrompt(
             inputs=chunks,
             prompt_tokens=chunks.tokens,
-            starts_in_reasoning=text.rstrip().endswith("<think>"),
+            starts_in_reasoning=text.rstrip().endswith(THINK_OPEN),
         )
 
     def _template_message(self, message: ChatMessage) -> dict[str, Any]:
@@ -267,10 +262,7 @@ class LlamaCppVisionRuntime:
         self, prompt: PreparedPrompt, params: SamplingParams, cancel: threading.Event
     ) -> Iterator[GenerationEvent]:
         llm = self.llm
-        max_new = min(
-            params.max_tokens or self.info.context_length,
-            self.info.context_length - prompt.prompt_tokens,
-        )
+        max_new = planned_max_tokens(params)
         position = self._evaluate(prompt.inputs, cancel)
         if position is None:
             yield Finished("cancelled", prompt.prompt_tokens, 0)
@@ -281,7 +273,11 @@ class LlamaCppVisionRuntime:
         # temp 0 is greedy in llama.cpp; top_k 0 and min_p 0 switch off the samplers that
         # the OpenAI API has no field for, so sampling means the same as on transformers.
         sampler = llm._init_sampler(
-            temp=params.temperature, top_p=params.top_p, top_k=0, min_p=0.0, repeat_penalty=1.0
+            temp=0.0 if params.greedy else params.temperature,
+            top_p=params.top_p,
+            top_k=0,
+            min_p=0.0,
+            repeat_penalty=1.0,
         )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         count, reason = 0, "length"

@@ -40,7 +40,7 @@ def ocr_ready(image: Image.Image) -> Image.Image:
 
 
 class ImageReader:
-    """Lazily loaded OCR; one instance is shared and guarded, since the session is not re-entrant."""
+    """Lazily loaded OCR; one instance, shared and guarded: the session is not re-entrant."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

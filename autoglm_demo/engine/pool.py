@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from autoglm_demo.engine.admission import Admission
 from autoglm_demo.engine.catalogue import VariantSpec
-from autoglm_demo.engine.engine import Engine, LoadState, Status
+from autoglm_demo.engine.engine import Engine, LoadState, LoadStatus
+from autoglm_demo.engine.types import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +37,23 @@ class Variant:
     last_used: float = field(default_factory=time.monotonic)
 
     @property
-    def status(self) -> Status:
+    def status(self) -> LoadStatus:
         if self.engine is None:
-            return Status(LoadState.UNLOADED, "not loaded; the first request loads it")
+            return LoadStatus(LoadState.UNLOADED, "not loaded; the first request loads it")
         return self.engine.status
+
+    @property
+    def info(self) -> ModelInfo | None:
+        """What the loaded model can do; None until it is loaded and ready."""
+        if self.engine is None or self.engine.status.state is not LoadState.READY:
+            return None
+        return self.engine.runtime.info
 
     @property
     def weight_bytes(self) -> int | None:
         """Measured once loaded; before that, the size of its weight files if they exist."""
-        if self.engine is not None and self.engine.status.state is LoadState.READY:
-            return self.engine.runtime.info.weight_bytes
+        if self.info is not None:
+            return self.info.weight_bytes
         files = self.spec.files()
         return sum(path.stat().st_size for path in files) if files else None
 

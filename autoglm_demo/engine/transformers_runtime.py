@@ -43,18 +43,18 @@ from autoglm_demo.engine.detokenize import IncrementalDecoder
 from autoglm_demo.engine.types import (
     ChatMessage,
     ChatTemplateError,
-    ContextLengthExceeded,
     Finished,
     GenerationEvent,
     ModelInfo,
     PreparedPrompt,
     SamplingParams,
     TextDelta,
+    planned_max_tokens,
 )
+from autoglm_demo.reasoning import TAGS, THINK_OPEN
 
 log = logging.getLogger(__name__)
 
-REASONING_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 Quantization = Literal["bitsandbytes-int8", "bitsandbytes-nf4", "torch-dynamic-int8"]
@@ -193,7 +193,9 @@ class TransformersRuntime:
     def warm_up(self) -> None:
         """One tiny generation, so the first real request does not pay for lazy setup."""
         prompt = self.prepare([ChatMessage(role="user", text="Hi")], {})
-        for _ in self.generate(prompt, SamplingParams(max_tokens=1, temperature=0), threading.Event()):
+        for _ in self.generate(
+            prompt, SamplingParams(max_tokens=1, temperature=0), threading.Event()
+        ):
             pass
 
     def prepare(
@@ -213,16 +215,11 @@ class TransformersRuntime:
             raise ChatTemplateError(str(error)) from None
         ids = inputs["input_ids"][0]
         prompt_tokens = int(ids.shape[0])
-        if prompt_tokens >= self.info.context_length:
-            raise ContextLengthExceeded(
-                f"The prompt has {prompt_tokens} tokens but the model's context is "
-                f"{self.info.context_length} tokens. Shorten the conversation or send fewer images."
-            )
         tail = self.tokenizer.decode(ids[-4:].tolist(), skip_special_tokens=False)
         return PreparedPrompt(
             inputs=inputs,
             prompt_tokens=prompt_tokens,
-            starts_in_reasoning=tail.rstrip().endswith("<think>"),
+            starts_in_reasoning=tail.rstrip().endswith(THINK_OPEN),
         )
 
     def _template_messages(self, messages: list[ChatMessage]) -> list[dict[str, Any]]:
@@ -240,10 +237,7 @@ class TransformersRuntime:
     def generate(
         self, prompt: PreparedPrompt, params: SamplingParams, cancel: threading.Event
     ) -> Iterator[GenerationEvent]:
-        max_new = min(
-            params.max_tokens or self.info.context_length,
-            self.info.context_length - prompt.prompt_tokens,
-        )
+        max_new = planned_max_tokens(params)
         ids: queue.SimpleQueue[int | None | BaseException] = queue.SimpleQueue()
         worker = threading.Thread(
             target=self._run_generate,
@@ -286,7 +280,7 @@ class TransformersRuntime:
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             sampling: dict[str, Any] = {"do_sample": False}
-            if params.temperature > 0:
+            if not params.greedy:
                 sampling = {
                     "do_sample": True,
                     "temperature": params.temperature,
@@ -330,7 +324,9 @@ class _StopWhenSet(StoppingCriteria):
     def __init__(self, event: threading.Event) -> None:
         self._event = event
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+    def __call__(
+        self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any
+    ) -> torch.Tensor:
         return torch.full((input_ids.shape[0],), self._event.is_set(), dtype=torch.bool)
 
 
@@ -343,6 +339,6 @@ def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
 
 def _skip_ids(tokenizer: Any) -> set[int]:
     """Special tokens hidden from the text: all of them except the reasoning tags."""
-    keep = {tokenizer.convert_tokens_to_ids(tag) for tag in REASONING_TAGS}
+    keep = {tokenizer.convert_tokens_to_ids(tag) for tag in TAGS}
     added = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
     return (set(tokenizer.all_special_ids) | added) - keep

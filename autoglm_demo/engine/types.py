@@ -28,11 +28,27 @@ class ChatMessage:
 
 @dataclass(frozen=True)
 class SamplingParams:
-    max_tokens: int | None = None
+    max_tokens: int | None = None  # None: as many as `Engine.plan` allows
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+
+    @property
+    def greedy(self) -> bool:
+        """Temperatures next to zero decode greedily, as vLLM's do: dividing the logits by
+        one (5e-324, say) overflows them, and sampling from infinities fails."""
+        return self.temperature < GREEDY_BELOW
+
+
+GREEDY_BELOW = 1e-5
+
+
+def planned_max_tokens(params: SamplingParams) -> int:
+    """How many tokens a runtime may generate: `Engine.plan` fixed it against the context."""
+    if params.max_tokens is None:
+        raise ValueError("generate() needs the params Engine.plan returns (max_tokens is unset)")
+    return params.max_tokens
 
 
 @dataclass(frozen=True)

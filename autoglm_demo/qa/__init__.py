@@ -2,6 +2,7 @@
 and replayed against another model.
 
     records.py    the typed values: a session, its turns, their feedback and media
+    codec.py      the one dict shape of the records, shared by the database and the exports
     schema.py     the database tables (SQLAlchemy Core); migrations/ moves old files to them
     store.py      the database: open (and migrate), write, query
     media.py      screenshots and recordings in and out of the store, by content hash

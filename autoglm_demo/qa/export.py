@@ -28,25 +28,18 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from autoglm_demo.qa.media import reference_problem
-from autoglm_demo.qa.records import (
-    Blob,
-    Feedback,
-    MediaKind,
-    MediaRef,
-    Rating,
-    SessionRecord,
-    TurnRecord,
-    metrics_from_json,
-    metrics_to_json,
-    options_from_json,
-    options_to_json,
+from autoglm_demo.qa.codec import (
+    json_default,
+    session_from_dict,
+    session_to_dict,
+    turn_from_dict,
+    turn_to_dict,
 )
-from autoglm_demo.ui.conversation import Status
+from autoglm_demo.qa.media import reference_problem
+from autoglm_demo.qa.records import Blob, MediaRef, SessionRecord, TurnRecord
 
 FORMAT = "autoglm-qa-session"
 VERSION = 1
@@ -89,8 +82,10 @@ class InvalidExport(ValueError):
 
 
 def to_jsonl(session: SessionRecord) -> str:
-    lines = [_session_json(session), *(_turn_json(turn) for turn in session.turns)]
-    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    lines = [_session_json(session), *(turn_to_dict(turn) for turn in session.turns)]
+    return "".join(
+        json.dumps(line, ensure_ascii=False, default=json_default) + "\n" for line in lines
+    )
 
 
 def to_csv(session: SessionRecord) -> str:
@@ -336,18 +331,12 @@ def _problem(error: Exception) -> str:
     return str(error)
 
 
-# The JSON shapes.
+# The JSON shapes: the session's and the turns' are `codec`'s, the first line also names
+# the format.
 
 
 def _session_json(session: SessionRecord) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "id": session.id,
-        "created_at": session.created_at.isoformat(),
-        "title": session.title,
-        "replay_of": session.replay_of,
-    }
+    return {"format": FORMAT, "version": VERSION, **session_to_dict(session)}
 
 
 def _session_from_json(data: dict[str, Any]) -> SessionRecord:
@@ -355,103 +344,17 @@ def _session_from_json(data: dict[str, Any]) -> SessionRecord:
         raise ValueError(f"the first line must describe a session ({FORMAT!r})")
     if data.get("version") != VERSION:
         raise ValueError(f"version {data.get('version')!r} is not supported (this reads {VERSION})")
-    return SessionRecord(
-        data["id"], _timestamp(data["created_at"]), data["title"], data.get("replay_of")
-    )
-
-
-def _turn_json(turn: TurnRecord) -> dict[str, Any]:
-    return {
-        "id": turn.id,
-        "seq": turn.seq,
-        "created_at": turn.created_at.isoformat(),
-        "text": turn.text,
-        "images": [_media_json(ref) for ref in turn.images],
-        "audio": _media_json(turn.audio) if turn.audio else None,
-        "system_prompt": turn.system_prompt,
-        "context": list(turn.context),
-        "model": turn.model,
-        "precision": turn.precision,
-        "options": options_to_json(turn.options),
-        "status": turn.status.value,
-        "reasoning": turn.reasoning,
-        "answer": turn.answer,
-        "error": turn.error,
-        "metrics": metrics_to_json(turn.metrics),
-        "reasoning_seconds": turn.reasoning_seconds,
-        "feedback": _feedback_json(turn.feedback),
-        "replay_of": turn.replay_of,
-    }
+    return session_from_dict(data)
 
 
 def _turn_from_json(data: dict[str, Any], session_id: str) -> TurnRecord:
     if data.get("format"):
         raise ValueError("one file holds one session; this is the start of another")
-    audio = data["audio"]
-    return TurnRecord(
-        id=data["id"],
-        session_id=session_id,
-        seq=int(data["seq"]),
-        created_at=_timestamp(data["created_at"]),
-        text=data["text"],
-        images=tuple(_media_from_json(ref) for ref in data["images"]),
-        audio=_media_from_json(audio) if audio else None,
-        system_prompt=data["system_prompt"],
-        context=tuple(data["context"]),
-        model=data["model"],
-        precision=data["precision"],
-        options=options_from_json(data["options"]),
-        status=Status(data["status"]),
-        reasoning=data["reasoning"],
-        answer=data["answer"],
-        error=data["error"],
-        metrics=metrics_from_json(data["metrics"], data["model"], data["precision"]),
-        reasoning_seconds=data["reasoning_seconds"],
-        feedback=_feedback_from_json(data["feedback"]),
-        replay_of=data.get("replay_of"),
-    )
-
-
-def _media_json(ref: MediaRef) -> dict[str, Any]:
-    return {
-        "kind": ref.kind.value,
-        "name": ref.name,
-        "sha256": ref.sha256,
-        "mime": ref.mime,
-        "size": ref.size,
-    }
-
-
-def _media_from_json(data: dict[str, Any]) -> MediaRef:
-    problem = reference_problem(data["sha256"], data["name"])
-    if problem:
-        raise ValueError(problem)
-    return MediaRef(
-        MediaKind(data["kind"]), data["name"], data["sha256"], data["mime"], data["size"]
-    )
-
-
-def _feedback_json(feedback: Feedback | None) -> dict[str, Any] | None:
-    if feedback is None:
-        return None
-    return {
-        "rating": feedback.rating.value,
-        "comment": feedback.comment,
-        "updated_at": feedback.updated_at.isoformat(),
-    }
-
-
-def _feedback_from_json(data: dict[str, Any] | None) -> Feedback | None:
-    if data is None:
-        return None
-    return Feedback(Rating(data["rating"]), data["comment"], _timestamp(data["updated_at"]))
-
-
-def _timestamp(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp without a time zone: {text!r}")
-    return moment
+    # References name files once imported: refused unless they are plain names and hashes.
+    for ref in [*data["images"], *([data["audio"]] if data["audio"] else [])]:
+        if problem := reference_problem(ref["sha256"], ref["name"]):
+            raise ValueError(problem)
+    return turn_from_dict(data, session_id)
 
 
 def _refs(turn: TurnRecord) -> list[MediaRef]:

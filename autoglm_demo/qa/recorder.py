@@ -21,12 +21,17 @@ from functools import partial
 
 from sqlalchemy.exc import OperationalError
 
+from autoglm_demo.answering import AnswerRequest
+from autoglm_demo.conversation import Turn
 from autoglm_demo.qa.media import read_media
 from autoglm_demo.qa.records import (
     Blob,
     Feedback,
     MediaKind,
     MediaRef,
+    RecordedMetrics,
+    RecordedOptions,
+    RecordStatus,
     SessionRecord,
     TurnRecord,
     new_id,
@@ -34,8 +39,6 @@ from autoglm_demo.qa.records import (
     utc_now,
 )
 from autoglm_demo.qa.store import QaStore
-from autoglm_demo.ui.conversation import Turn
-from autoglm_demo.ui.handlers import Request
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ class Recorder:
         self,
         session: QaSession,
         turns: list[Turn],
-        request: Request,
+        request: AnswerRequest,
         *,
         replay_of: str | None = None,
     ) -> None:
@@ -92,12 +95,12 @@ class Recorder:
             context=tuple(t.record_id for t in earlier if t.in_context and t.record_id),
             model=request.model,
             precision=request.precision,
-            options=request.options,
-            status=turn.status,
+            options=RecordedOptions.of(request.options),
+            status=RecordStatus(turn.status.value),
             reasoning=turn.reasoning,
             answer=turn.answer,
             error=turn.error,
-            metrics=turn.metrics,
+            metrics=RecordedMetrics.of(turn.metrics) if turn.metrics else None,
             reasoning_seconds=turn.reasoning_seconds,
             replay_of=replay_of,
         )

@@ -2,8 +2,13 @@
 
 A `TurnRecord` is one answered question as the page saw it: the inputs (with references to
 their images and audio), what was asked of which model, what came back, and the tester's
-feedback. It mirrors the page's `Turn`, plus the request and the record's identity. The
-store, the exports and replay all speak in these values; none of them touches the page.
+feedback. The store, the exports and replay all speak in these values; none of them touches
+the page.
+
+What is persisted is defined here, not by the types it is recorded from: the options, the
+metrics and the status have their own record types, so a new field on the client's
+`ChatOptions` or the conversation's `Metrics` cannot change the database or export format
+unnoticed. `codec.py` turns these values into their one dict shape and back.
 """
 
 from __future__ import annotations
@@ -13,11 +18,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from enum import Enum
-from typing import Any
 
 from autoglm_demo.client import ChatOptions
-from autoglm_demo.ui.conversation import Status, Turn
-from autoglm_demo.ui.metrics import Metrics
+from autoglm_demo.conversation import Metrics, Turn, TurnStatus
 
 
 def new_id() -> str:
@@ -66,6 +69,81 @@ class Feedback:
     updated_at: datetime = dataclasses.field(default_factory=utc_now)
 
 
+class RecordStatus(str, Enum):
+    """How a recorded answer ended; only finished answers are recorded."""
+
+    DONE = "done"
+    STOPPED = "stopped"  # stopped by the tester, or the page went away
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RecordedOptions:
+    """The sampling options a turn was asked with."""
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 1024
+    enable_thinking: bool = True
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, options: ChatOptions) -> RecordedOptions:
+        return cls(
+            temperature=options.temperature,
+            top_p=options.top_p,
+            max_tokens=options.max_tokens,
+            enable_thinking=options.enable_thinking,
+            seed=options.seed,
+            stop=tuple(options.stop),
+        )
+
+    def chat_options(self) -> ChatOptions:
+        """The same options, to ask with again (replay)."""
+        return ChatOptions(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            enable_thinking=self.enable_thinking,
+            seed=self.seed,
+            stop=list(self.stop),
+        )
+
+
+@dataclass(frozen=True)
+class RecordedMetrics:
+    """What was measured of an answer; None where it was not measured. Who answered is the
+    record's own `model` and `precision`."""
+
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    weight_bytes: int | None = None
+
+    @classmethod
+    def of(cls, metrics: Metrics) -> RecordedMetrics:
+        return cls(
+            ttft_s=metrics.ttft_s,
+            tokens_per_s=metrics.tokens_per_s,
+            prompt_tokens=metrics.prompt_tokens,
+            completion_tokens=metrics.completion_tokens,
+            weight_bytes=metrics.weight_bytes,
+        )
+
+    def as_metrics(self, model: str, precision: str | None) -> Metrics:
+        return Metrics(
+            model=model,
+            precision=precision,
+            ttft_s=self.ttft_s,
+            tokens_per_s=self.tokens_per_s,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            weight_bytes=self.weight_bytes,
+        )
+
+
 @dataclass(frozen=True)
 class TurnRecord:
     id: str
@@ -81,13 +159,13 @@ class TurnRecord:
     # Who answered, and with which parameters.
     model: str
     precision: str | None  # the variant, as the backend reports it
-    options: ChatOptions
+    options: RecordedOptions
     # What came back.
-    status: Status
+    status: RecordStatus
     reasoning: str
     answer: str
     error: str | None
-    metrics: Metrics | None
+    metrics: RecordedMetrics | None
     reasoning_seconds: float | None
     feedback: Feedback | None = None
     replay_of: str | None = None  # the turn this one re-ran
@@ -100,9 +178,9 @@ class TurnRecord:
             audio=audio,
             reasoning=self.reasoning,
             answer=self.answer,
-            status=self.status,
+            status=TurnStatus(self.status.value),
             error=self.error,
-            metrics=self.metrics,
+            metrics=self.metrics.as_metrics(self.model, self.precision) if self.metrics else None,
             reasoning_seconds=self.reasoning_seconds,
             record_id=self.id,
         )
@@ -151,36 +229,3 @@ def title_of(text: str, limit: int = 80) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
-
-# Options and metrics travel as JSON (a database column, an export file). These are their
-# one JSON shape; model and precision are the record's own fields, so metrics leave them out.
-
-
-def options_to_json(options: ChatOptions) -> dict[str, Any]:
-    return dataclasses.asdict(options)
-
-
-def options_from_json(data: dict[str, Any]) -> ChatOptions:
-    return ChatOptions(**{**data, "stop": list(data.get("stop") or [])})
-
-
-# Every measurement Metrics has; a field missing from older data reads as not measured.
-_METRIC_FIELDS = tuple(
-    f.name for f in dataclasses.fields(Metrics) if f.name not in ("model", "precision")
-)
-
-
-def metrics_to_json(metrics: Metrics | None) -> dict[str, Any] | None:
-    if metrics is None:
-        return None
-    return {name: getattr(metrics, name) for name in _METRIC_FIELDS}
-
-
-def metrics_from_json(
-    data: dict[str, Any] | None, model: str, precision: str | None
-) -> Metrics | None:
-    if data is None:
-        return None
-    return Metrics(
-        model=model, precision=precision, **{name: data.get(name) for name in _METRIC_FIELDS}
-    )

@@ -1,7 +1,7 @@
 """Replaying a recorded session on another model, and comparing the answers.
 
 A replay asks each recorded question again, in the order it was answered, through the
-page's own answering code (`handlers.stream_answer`), so the new answers and their metrics
+page's own answering code (`answering.stream_answer`), so the new answers and their metrics
 are measured exactly as the page measures them. Each question goes with the history it had
 when it was recorded, but with the new model's answers in that history: the replay is the
 conversation the tester would have had with the new model.
@@ -17,17 +17,17 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 
+from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient
+from autoglm_demo.conversation import Turn
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.records import SessionRecord, TurnRecord
-from autoglm_demo.ui.conversation import Turn
-from autoglm_demo.ui.handlers import Request, stream_answer
 
 # Diff by word, and by character in Chinese and Japanese, which put no spaces between words.
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]|\w+|\s+|[^\w\s]")
 
 # Gets the original turn, the replay's request and its turns once the last one is finished.
-OnReplayed = Callable[[TurnRecord, Request, list[Turn]], None]
+OnReplayed = Callable[[TurnRecord, AnswerRequest, list[Turn]], None]
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def compare(question: str, old: Turn, new: Turn, images_missing: int = 0) -> Com
 async def replay(
     client: BackendClient,
     original: SessionRecord,
-    target: Request,
+    target: AnswerRequest,
     media: MediaFolder,
     on_replayed: OnReplayed | None = None,
 ) -> AsyncIterator[Comparison]:
@@ -87,9 +87,11 @@ async def replay(
         audio = await asyncio.to_thread(media.path, old.audio)
         turn = Turn(text=old.text, images=images, audio=audio)
         history = [replayed[turn_id] for turn_id in old.context if turn_id in replayed]
-        request = dataclasses.replace(target, system_prompt=old.system_prompt, options=old.options)
+        request = dataclasses.replace(
+            target, system_prompt=old.system_prompt, options=old.options.chat_options()
+        )
         finished = partial(on_replayed, old, request) if on_replayed else None
-        async for _ in stream_answer(client, [*history, turn], request, None, finished):
+        async for _ in stream_answer(client, [*history, turn], request, on_finished=finished):
             pass
         replayed[old.id] = turn
         yield compare(old.text, old.as_turn([], None), turn, len(old.images) - len(images))

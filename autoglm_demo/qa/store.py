@@ -43,23 +43,25 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from autoglm_demo.qa import schema
+from autoglm_demo.qa.codec import (
+    feedback_to_dict,
+    media_to_dict,
+    session_from_dict,
+    session_to_dict,
+    turn_from_dict,
+    turn_to_dict,
+)
 from autoglm_demo.qa.records import (
     Blob,
     Feedback,
     MediaKind,
-    MediaRef,
     Rating,
     RatingFilter,
     SessionFilter,
     SessionRecord,
     SessionSummary,
     TurnRecord,
-    metrics_from_json,
-    metrics_to_json,
-    options_from_json,
-    options_to_json,
 )
-from autoglm_demo.ui.conversation import Status
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +120,7 @@ class QaStore:
     ) -> None:
         """One finished turn, with the session it belongs to (created on its first turn)."""
         with self._writer.begin() as connection:
-            _insert_missing(connection, schema.sessions, [_session_row(session)])
+            _insert_missing(connection, schema.sessions, [session_to_dict(session)])
             _insert_blobs(connection, blobs)
             _insert_turn(connection, record)
 
@@ -139,7 +141,7 @@ class QaStore:
                     f"turn {present} of session {session.id} is already in the QA database "
                     "(imported before as part of another session?)"
                 )
-            connection.execute(insert(schema.sessions), [_session_row(session)])
+            connection.execute(insert(schema.sessions), [session_to_dict(session)])
             _insert_blobs(connection, blobs)
             for record in session.turns:
                 _insert_turn(connection, record)
@@ -152,7 +154,8 @@ class QaStore:
                 raise QaStoreError(f"no recorded turn {turn_id}")
             connection.execute(delete(table).where(table.c.turn_id == turn_id))
             if feedback is not None:
-                connection.execute(insert(table), [_feedback_row(turn_id, feedback)])
+                row = {"turn_id": turn_id, **feedback_to_dict(feedback)}
+                connection.execute(insert(table), [row])
 
     # Reading.
 
@@ -180,11 +183,9 @@ class QaStore:
         media: dict[str, list[Row[Any]]] = defaultdict(list)
         for media_row in media_rows:
             media[media_row.turn_id].append(media_row)
-        feedback = {
-            f.turn_id: Feedback(Rating(f.rating), f.comment, f.updated_at) for f in feedback_rows
-        }
+        feedback = {f.turn_id: f for f in feedback_rows}
         turns = tuple(_turn_record(t, media[t.id], feedback.get(t.id)) for t in turn_rows)
-        return SessionRecord(row.id, row.created_at, row.title, row.replay_of, turns)
+        return session_from_dict(row._mapping, turns)
 
     def sessions(
         self, where: SessionFilter = ALL_SESSIONS, limit: int = 200
@@ -301,94 +302,38 @@ def _insert_blobs(connection: Connection, blobs: Iterable[Blob]) -> None:
 
 
 def _insert_turn(connection: Connection, record: TurnRecord) -> None:
-    connection.execute(insert(schema.turns), [_turn_row(record)])
+    data = turn_to_dict(record)
+    # The turn's own columns; its media and feedback have tables of their own.
+    connection.execute(
+        insert(schema.turns), [{"session_id": record.session_id, **_columns(schema.turns, data)}]
+    )
     refs = [*record.images, *([record.audio] if record.audio else [])]
     if refs:
         connection.execute(
             insert(schema.turn_media),
-            [_media_row(record.id, position, ref) for position, ref in enumerate(refs)],
+            [
+                {"turn_id": record.id, "position": position, **media_to_dict(ref)}
+                for position, ref in enumerate(refs)
+            ],
         )
-    if record.feedback:
-        connection.execute(insert(schema.feedback), [_feedback_row(record.id, record.feedback)])
+    if data["feedback"]:
+        connection.execute(insert(schema.feedback), [{"turn_id": record.id, **data["feedback"]}])
 
 
-def _session_row(session: SessionRecord) -> dict[str, Any]:
-    return {
-        "id": session.id,
-        "created_at": session.created_at,
-        "title": session.title,
-        "replay_of": session.replay_of,
+def _columns(table: Any, data: dict[str, Any]) -> dict[str, Any]:
+    return {column.name: data[column.name] for column in table.columns if column.name in data}
+
+
+def _turn_record(row: Row[Any], media: list[Row[Any]], feedback: Row[Any] | None) -> TurnRecord:
+    refs = [m._mapping for m in media]
+    audio = [ref for ref in refs if ref["kind"] == MediaKind.AUDIO.value]
+    data = {
+        **row._mapping,
+        "images": [ref for ref in refs if ref["kind"] == MediaKind.IMAGE.value],
+        "audio": audio[0] if audio else None,
+        "feedback": feedback._mapping if feedback else None,
     }
-
-
-def _turn_row(record: TurnRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "session_id": record.session_id,
-        "seq": record.seq,
-        "created_at": record.created_at,
-        "text": record.text,
-        "system_prompt": record.system_prompt,
-        "context": list(record.context),
-        "model": record.model,
-        "precision": record.precision,
-        "options": options_to_json(record.options),
-        "status": record.status.value,
-        "reasoning": record.reasoning,
-        "answer": record.answer,
-        "error": record.error,
-        "metrics": metrics_to_json(record.metrics),
-        "reasoning_seconds": record.reasoning_seconds,
-        "replay_of": record.replay_of,
-    }
-
-
-def _media_row(turn_id: str, position: int, ref: MediaRef) -> dict[str, Any]:
-    return {
-        "turn_id": turn_id,
-        "position": position,
-        "kind": ref.kind.value,
-        "name": ref.name,
-        "sha256": ref.sha256,
-        "mime": ref.mime,
-        "size": ref.size,
-    }
-
-
-def _feedback_row(turn_id: str, feedback: Feedback) -> dict[str, Any]:
-    return {
-        "turn_id": turn_id,
-        "rating": feedback.rating.value,
-        "comment": feedback.comment,
-        "updated_at": feedback.updated_at,
-    }
-
-
-def _turn_record(row: Row[Any], media: list[Row[Any]], feedback: Feedback | None) -> TurnRecord:
-    refs = [MediaRef(MediaKind(m.kind), m.name, m.sha256, m.mime, m.size) for m in media]
-    audio = [ref for ref in refs if ref.kind is MediaKind.AUDIO]
-    return TurnRecord(
-        id=row.id,
-        session_id=row.session_id,
-        seq=row.seq,
-        created_at=row.created_at,
-        text=row.text,
-        images=tuple(ref for ref in refs if ref.kind is MediaKind.IMAGE),
-        audio=audio[0] if audio else None,
-        system_prompt=row.system_prompt,
-        context=tuple(row.context),
-        model=row.model,
-        precision=row.precision,
-        options=options_from_json(row.options),
-        status=Status(row.status),
-        reasoning=row.reasoning,
-        answer=row.answer,
-        error=row.error,
-        metrics=metrics_from_json(row.metrics, row.model, row.precision),
-        reasoning_seconds=row.reasoning_seconds,
-        feedback=feedback,
-        replay_of=row.replay_of,
-    )
+    return turn_from_dict(data, row.session_id)
 
 
 def _conditions(where: SessionFilter) -> list[Any]:

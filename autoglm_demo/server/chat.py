@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from fastapi.responses import StreamingResponse
 
 from autoglm_demo.engine.admission import Ticket
-from autoglm_demo.engine.engine import Engine
+from autoglm_demo.engine.engine import Engine, LoadState
+from autoglm_demo.engine.pool import UnknownVariant, VariantPool
 from autoglm_demo.engine.types import (
     ChatTemplateError,
     ContextLengthExceeded,
@@ -45,6 +46,31 @@ from autoglm_demo.server.transcription import transcribe_audio_parts
 from autoglm_demo.speech.service import Speech
 
 log = logging.getLogger(__name__)
+
+
+async def engine_for(pool: VariantPool, model: str) -> Engine:
+    """The engine that answers `model`, loading its variant if need be; refused with the
+    OpenAI error for an unknown model (404) or a model not ready (503). (A full queue was
+    refused on arrival: server/gate.py.)"""
+    try:
+        pool.get(model)
+    except UnknownVariant:
+        raise APIError(
+            404,
+            f"The model '{model}' does not exist. Served models: " + ", ".join(pool.names),
+            param="model",
+            code="model_not_found",
+        ) from None
+    engine = await pool.engine_for(model)
+    status = engine.status
+    if status.state is not LoadState.READY:
+        raise APIError(
+            503,
+            f"The model is not ready: {status.detail}",
+            code=status.state.value,
+            headers={"Retry-After": "5"} if status.state is LoadState.LOADING else None,
+        )
+    return engine
 
 
 @dataclass(frozen=True)
@@ -107,7 +133,7 @@ async def _validate(
     )
     try:
         prompt = await engine.prepare(messages, template_kwargs)
-        engine.plan(prompt, params)
+        params = engine.plan(prompt, params)
     except ContextLengthExceeded as error:
         raise APIError(400, str(error), param="messages", code="context_length_exceeded") from None
     except ChatTemplateError as error:

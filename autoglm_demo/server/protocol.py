@@ -15,6 +15,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
+from autoglm_demo.engine.engine import LoadState
+from autoglm_demo.settings import Precision
+
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -213,7 +216,8 @@ class ModelCapabilities(BaseModel):
     reasoning: bool = Field(description="The model can produce a <think> trace.")
 
 
-VariantState = Literal["unloaded", "loading", "ready", "failed"]
+# The engine's load states, as the wire spells them.
+VariantState = Literal[tuple(state.value for state in LoadState)]  # type: ignore[valid-type]
 
 
 class VariantQuality(BaseModel):
@@ -236,7 +240,7 @@ class ModelCard(BaseModel):
     created: int
     owned_by: str = "autoglm-demo"
     root: str = Field(description="What is really served under this name.")
-    precision: Literal["full", "int8", "int4"]
+    precision: Precision
     method: str = Field(description="How the weights are stored and run.")
     runtime: str
     status: VariantState = Field(

@@ -1,4 +1,5 @@
-"""The HTTP surface: OpenAI-compatible /v1 routes and /health. Protocol only; no model code.
+"""The HTTP surface: OpenAI-compatible /v1 routes and /health. Protocol only: what to serve
+and how is decided in `chat` and `transcription`.
 
 `router` holds the /v1 routes, all behind the optional API key; `public_router` holds what
 must answer without one (/health)."""
@@ -10,13 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from autoglm_demo.engine.engine import Engine, LoadState
-from autoglm_demo.engine.pool import UnknownVariant, Variant, VariantPool
+from autoglm_demo.engine.engine import LoadState
+from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.server import chat, transcription
 from autoglm_demo.server.auth import require_api_key
 from autoglm_demo.server.checks import check_request
 from autoglm_demo.server.content import ImageLimits
-from autoglm_demo.server.errors import APIError
 from autoglm_demo.server.gate import ticket_of
 from autoglm_demo.server.protocol import (
     ChatCompletion,
@@ -63,33 +63,6 @@ def _speech(request: Request) -> Speech:
     return request.app.state.speech
 
 
-def _check_model(request: Request, model: str) -> None:
-    pool = _pool(request)
-    try:
-        pool.get(model)
-    except UnknownVariant:
-        raise APIError(
-            404,
-            f"The model '{model}' does not exist. Served models: " + ", ".join(pool.names),
-            param="model",
-            code="model_not_found",
-        ) from None
-
-
-async def _ready_engine(request: Request, model: str) -> Engine:
-    """The engine of the variant `model` names, loading that variant if it is not loaded."""
-    engine = await _pool(request).engine_for(model)
-    status = engine.status
-    if status.state is not LoadState.READY:
-        raise APIError(
-            503,
-            f"The model is not ready: {status.detail}",
-            code=status.state.value,
-            headers={"Retry-After": "5"} if status.state is LoadState.LOADING else None,
-        )
-    return engine
-
-
 @public_router.get("/health", response_model=Health, responses={503: {"model": Health}})
 def health(request: Request) -> JSONResponse:
     """The default variant's state: the one the server loads at start."""
@@ -128,9 +101,9 @@ def _model_card(name: str, variant: Variant, created: int, *, default: bool) -> 
         weight_bytes=variant.weight_bytes,
         quality=spec.quality,
     )
-    if status.state is not LoadState.READY or variant.engine is None:
+    info = variant.info
+    if info is None:  # what the model can do is known once it is loaded
         return card
-    info = variant.engine.runtime.info
     return card.model_copy(
         update={
             "dtype": info.dtype,
@@ -154,8 +127,7 @@ async def chat_completions(
     body: ChatCompletionRequest, request: Request
 ) -> ChatCompletion | StreamingResponse:
     check_request(body)
-    _check_model(request, body.model)
-    engine = await _ready_engine(request, body.model)
+    engine = await chat.engine_for(_pool(request), body.model)
     return await chat.create_chat_completion(
         body,
         engine,

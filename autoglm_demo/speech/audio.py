@@ -15,7 +15,9 @@ import numpy as np
 from autoglm_demo.speech.base import SAMPLE_RATE, SpeechInputError
 
 # OpenAI's list, plus opus (what browsers record inside webm and ogg).
-FORMATS = frozenset({"wav", "mp3", "m4a", "mp4", "mpeg", "mpga", "ogg", "oga", "opus", "webm", "flac"})
+FORMATS = frozenset(
+    {"wav", "mp3", "m4a", "mp4", "mpeg", "mpga", "ogg", "oga", "opus", "webm", "flac"}
+)
 
 # Below this peak level (about -60 dBFS) a recording holds no audible sound at all.
 SILENCE_PEAK = 1e-3
@@ -65,7 +67,8 @@ def _decode_chunks(data: bytes, max_seconds: float) -> list[np.ndarray]:
                     chunks.append(chunk)
     except av.FFmpegError as error:
         raise SpeechInputError(
-            "invalid_audio", f"The audio could not be decoded; the file may be corrupt ({error.strerror or error})."
+            "invalid_audio",
+            f"The audio could not be decoded; the file may be corrupt ({error.strerror or error}).",
         ) from None
     return chunks
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -49,7 +49,9 @@ class Transcript:
     segments: tuple[Segment, ...] = ()
 
     @classmethod
-    def from_segments(cls, segments: Iterable[Segment], language: str, duration: float) -> Transcript:
+    def from_segments(
+        cls, segments: Iterable[Segment], language: str, duration: float
+    ) -> Transcript:
         segments = tuple(segments)
         # Segment texts carry their own leading spaces (none in Chinese), so plain joining
         # is right for every language.

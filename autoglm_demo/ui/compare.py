@@ -15,15 +15,16 @@ from pathlib import Path
 
 import openai
 
+from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient, ChatOptions, Finish
-from autoglm_demo.ui import handlers
-from autoglm_demo.ui.conversation import Turn
+from autoglm_demo.conversation import Turn
+from autoglm_demo.ui.overlay import overlay_hook
 
 WARM_UP = ChatOptions(max_tokens=1, temperature=0, enable_thinking=False)
 
 
 @dataclass
-class Comparison:
+class SideBySide:
     """Both sides as they stand; `loading` names the variant being loaded, if any."""
 
     sides: tuple[list[Turn], list[Turn]]
@@ -33,17 +34,18 @@ class Comparison:
 async def compare(
     client: BackendClient,
     question: Turn,
-    requests: tuple[handlers.Request, handlers.Request],
+    requests: tuple[AnswerRequest, AnswerRequest],
     overlay_dir: Path,
-) -> AsyncIterator[Comparison]:
-    comparison = Comparison(([dataclasses.replace(question)], [dataclasses.replace(question)]))
-    for side, request in zip(comparison.sides, requests):
+) -> AsyncIterator[SideBySide]:
+    overlay = overlay_hook(overlay_dir)
+    comparison = SideBySide(([dataclasses.replace(question)], [dataclasses.replace(question)]))
+    for side, request in zip(comparison.sides, requests, strict=True):
         if not await _is_loaded(client, request.model):
             comparison.loading = request.model
             yield comparison
             await _load(client, request.model)
             comparison.loading = None
-        async for _ in handlers.stream_answer(client, side, request, overlay_dir):
+        async for _ in stream_answer(client, side, request, overlay=overlay):
             yield comparison
 
 

@@ -7,34 +7,20 @@ tab's, so a comparison runs under the same settings as the conversation beside i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.client import BackendClient
+from autoglm_demo.conversation import Turn
 from autoglm_demo.ui import handlers
+from autoglm_demo.ui.answer_settings import AnswerSettings, Values
 from autoglm_demo.ui.compare import compare
-from autoglm_demo.ui.conversation import Turn
 from autoglm_demo.ui.i18n import label, request_locale, text
-from autoglm_demo.ui.models import Catalogue
+from autoglm_demo.ui.models import ServedModels
 from autoglm_demo.ui.view import render
 from autoglm_demo.ui.widgets import message_box
-
-
-@dataclass(frozen=True)
-class AnswerSettings:
-    """The Chat tab's answer controls, shared with this tab."""
-
-    thinking: gr.Checkbox
-    temperature: gr.Slider
-    top_p: gr.Slider
-    max_tokens: gr.Slider
-    system_prompt: gr.Textbox
-
-    def components(self) -> list[gr.components.Component]:
-        return [self.thinking, self.temperature, self.top_p, self.max_tokens, self.system_prompt]
 
 
 class CompareTab:
@@ -43,7 +29,7 @@ class CompareTab:
         self.overlay_dir = overlay_dir
         self.choice_outputs: list[gr.components.Component] = []
 
-    def build(self, catalogue: gr.State, settings: AnswerSettings) -> None:
+    def build(self, settings: AnswerSettings) -> None:
         gr.Markdown(label("compare_intro"))
         with gr.Row():
             variant_a = gr.Dropdown(label=label("variant_a"), choices=[], elem_id="variant-a")
@@ -56,38 +42,30 @@ class CompareTab:
         table = gr.Markdown(elem_id="compare-variants")
         self.choice_outputs = [variant_a, variant_b, table]
         """Refreshed by `show_choices` whenever the page lists the backend's models."""
+        self.variants, self.question, self.settings = (variant_a, variant_b), question, settings
         question.submit(
             self.run,
-            [variant_a, variant_b, question, *settings.components()],
+            {variant_a, variant_b, question} | settings.components(),
             [answer_a, answer_b, status, table],
         )
 
-    def show_choices(self, catalogue: Catalogue) -> tuple[Any, ...]:
+    def show_choices(self, served: ServedModels) -> tuple[Any, ...]:
         choices = [
-            choice for family in catalogue.families() for choice in catalogue.variants(family)
+            choice for family in served.families() for choice in served.variants(family)
         ]
         ids = [model_id for _, model_id in choices]
-        first = catalogue.default_variant(next(iter(catalogue.families()), None))
+        first = served.default_variant(next(iter(served.families()), None))
         second = next((model_id for model_id in ids if model_id != first), first)
         return (
             gr.Dropdown(choices=choices, value=first),
             gr.Dropdown(choices=choices, value=second),
-            _tables(catalogue),
+            _tables(served),
         )
 
-    async def run(
-        self,
-        model_a: str | None,
-        model_b: str | None,
-        message: dict[str, Any] | None,
-        thinking: bool,
-        temperature: float,
-        top_p: float,
-        max_tokens: float,
-        system_prompt: str,
-        request: gr.Request,
-    ) -> AsyncIterator[tuple[Any, ...]]:
+    async def run(self, values: Values, request: gr.Request) -> AsyncIterator[tuple[Any, ...]]:
         locale = request_locale(request)
+        model_a, model_b = (values[variant] for variant in self.variants)
+        message = values[self.question]
         text_in = (message or {}).get("text") or ""
         images = list((message or {}).get("files") or [])
         if not model_a or not model_b or model_a == model_b:
@@ -97,23 +75,18 @@ class CompareTab:
             gr.Warning(text("empty_input", locale))
             return
         # Listed afresh: what is loaded, and so each variant's measured weight size, changes.
-        catalogue, _ = await handlers.fetch_catalogue(self.client)
-        options = ChatOptions(
-            temperature=temperature, top_p=top_p, max_tokens=int(max_tokens), enable_thinking=thinking
+        served, _ = await handlers.fetch_models(self.client)
+        requests = (
+            self.settings.request(values, model_a, served),
+            self.settings.request(values, model_b, served),
         )
-
-        def answered_by(model: str) -> handlers.Request:
-            precision, size = catalogue.precision(model), catalogue.weight_bytes(model)
-            return handlers.Request(model, precision, system_prompt, options, size)
-
-        requests = (answered_by(model_a), answered_by(model_b))
         question = Turn(text=text_in, images=images)
         async for state in compare(self.client, question, requests, self.overlay_dir):
             note = f"{text('loading_variant', locale)} `{state.loading}`" if state.loading else ""
             yield render(state.sides[0], locale), render(state.sides[1], locale), note, gr.skip()
-        catalogue, _ = await handlers.fetch_catalogue(self.client)
-        yield gr.skip(), gr.skip(), "", _tables(catalogue)
+        served, _ = await handlers.fetch_models(self.client)
+        yield gr.skip(), gr.skip(), "", _tables(served)
 
 
-def _tables(catalogue: Catalogue) -> str:
-    return "\n\n".join(catalogue.variant_table(family) for family in catalogue.families())
+def _tables(served: ServedModels) -> str:
+    return "\n\n".join(served.variant_table(family) for family in served.families())

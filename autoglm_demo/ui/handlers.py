@@ -1,52 +1,19 @@
-"""Event logic of the page: turn inputs and client events into turns, then into Chatbot
-messages. Nothing here knows about Gradio components, so it is tested without a browser.
-
-The answer being streamed is updated in place on the last `Turn` (which Gradio keeps in
-session state by reference). That matters for Stop: a cancelled generator cannot yield
-again, but the turn it was filling is already up to date, and the `finally` marks it
-stopped, so the next render shows exactly what was said before the stop.
+"""Event logic of the chat: turn inputs into turns, and list what the backend serves.
+Nothing here knows about Gradio components, so it is tested without a browser; answering a
+turn is `autoglm_demo.answering`'s job.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import openai
 
-from autoglm_demo.client import (
-    AnswerDelta,
-    BackendClient,
-    BackendError,
-    ChatOptions,
-    ClientEvent,
-    InputTranscript,
-    ReasoningDelta,
-    UsageReport,
-)
-from autoglm_demo.ui.actions import parse_actions
-from autoglm_demo.ui.conversation import Status, Turn, request_messages
-from autoglm_demo.ui.metrics import Stopwatch
-from autoglm_demo.ui.models import Catalogue
-from autoglm_demo.ui.overlay import save_overlay
+from autoglm_demo.client import BackendClient
+from autoglm_demo.conversation import Turn
+from autoglm_demo.ui.models import ServedModels
 from autoglm_demo.ui.voice import VoiceInput
-
-RENDER_INTERVAL_S = 0.05  # re-rendering the whole chat per token is wasted work past ~20 Hz
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the controls say about the next answer."""
-
-    model: str
-    precision: str | None
-    system_prompt: str
-    options: ChatOptions
-    weight_bytes: int | None = None
 
 
 def accept_input(turns: list[Turn], message: dict[str, Any] | None, audio: str | None) -> bool:
@@ -97,87 +64,9 @@ def prepare_regenerate(turns: list[Turn]) -> bool:
     return True
 
 
-async def stream_answer(
-    client: BackendClient,
-    turns: list[Turn],
-    request: Request,
-    overlay_dir: Path | None,
-    on_finished: Callable[[list[Turn]], None] | None = None,
-) -> AsyncIterator[list[Turn]]:
-    """Answer the last turn if it waits for one, yielding the turns as they change.
-
-    Actions are drawn on the screenshot into `overlay_dir` (None: not drawn). `on_finished`
-    gets the turns once the last one is done, failed or stopped (QA recording); it must
-    return at once, since the final rendering waits for it.
-    """
-    if not turns or turns[-1].status is not Status.WAITING:
-        return
-    turn = turns[-1]
-    turn.status = Status.STREAMING
-    yield turns
-    clock = Stopwatch()
-    usage: tuple[int, int] | None = None
-    last_render = 0.0
+async def fetch_models(client: BackendClient) -> tuple[ServedModels, str | None]:
+    """The served models, or none and the reason they could not be listed."""
     try:
-        messages = request_messages(turns, request.system_prompt)
-        events = client.stream_chat(request.model, messages, request.options)
-        async for event in events:
-            usage = _apply(turn, event, clock, question_index=len(messages) - 1) or usage
-            if time.monotonic() - last_render >= RENDER_INTERVAL_S:
-                last_render = time.monotonic()
-                yield turns
-        clock.finish()
-        turn.metrics = clock.metrics(request.model, request.precision, usage, request.weight_bytes)
-        if turn.status is Status.STREAMING:
-            turn.status = Status.DONE
-            turn.overlay = _overlay(turn, overlay_dir) if overlay_dir else None
-    finally:
-        if turn.status is Status.STREAMING:  # cancelled by Stop (or the page went away)
-            turn.status = Status.STOPPED
-        if on_finished:
-            on_finished(turns)
-    yield turns
-
-
-def _apply(
-    turn: Turn, event: ClientEvent, clock: Stopwatch, *, question_index: int
-) -> tuple[int, int] | None:
-    """Fold one client event into the turn; returns token usage when the event reports it.
-
-    `question_index` is the turn's own message in the request, whose audio transcript
-    becomes the turn's text (earlier messages already have theirs)."""
-    # Finish needs no handling: usage may still follow it, so the stream's end is what
-    # finishes the turn.
-    if isinstance(event, ReasoningDelta):
-        clock.token()
-        turn.reasoning += event.text
-    elif isinstance(event, AnswerDelta):
-        clock.answer_token()
-        turn.reasoning_seconds = clock.reasoning_seconds if turn.reasoning else None
-        turn.answer += event.text
-    elif isinstance(event, UsageReport):
-        return event.prompt_tokens, event.completion_tokens
-    elif isinstance(event, BackendError):
-        turn.error = event.message
-        turn.status = Status.FAILED
-    elif isinstance(event, InputTranscript) and event.message_index == question_index:
-        turn.text = event.text
-    return None
-
-
-def _overlay(turn: Turn, overlay_dir: Path) -> str | None:
-    """The turn's last screenshot with the answer's actions drawn on it, if both exist."""
-    actions = parse_actions(turn.answer)
-    if not actions or not turn.images:
-        return None
-    overlay_dir.mkdir(parents=True, exist_ok=True)
-    target = overlay_dir / f"actions-{uuid.uuid4().hex}.png"
-    return str(save_overlay(turn.images[-1], actions, target))
-
-
-async def fetch_catalogue(client: BackendClient) -> tuple[Catalogue, str | None]:
-    """The served models, or an empty catalogue and the reason none could be listed."""
-    try:
-        return Catalogue(tuple(await client.list_models())), None
+        return ServedModels(tuple(await client.list_models())), None
     except openai.APIError as error:
-        return Catalogue(), error.message
+        return ServedModels(), error.message

@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from autoglm_demo.client import BackendModel
+from autoglm_demo.answering import AnswerRequest
+from autoglm_demo.client import BackendModel, ChatOptions
 from autoglm_demo.ui.metrics import human_size
 
 
 @dataclass(frozen=True)
-class Catalogue:
+class ServedModels:
     models: tuple[BackendModel, ...] = ()
 
     def families(self) -> list[str]:
@@ -40,6 +41,19 @@ class Catalogue:
     def weight_bytes(self, model_id: str) -> int | None:
         model = self._find(model_id)
         return model.details.get("weight_bytes") if model else None
+
+    def answer_request(
+        self, model_id: str, system_prompt: str = "", options: ChatOptions | None = None
+    ) -> AnswerRequest:
+        """A request to `model_id`, with the precision and weight size the backend reports
+        for it (the metrics under the answer show them)."""
+        return AnswerRequest(
+            model_id,
+            self.precision(model_id),
+            system_prompt,
+            options or ChatOptions(),
+            self.weight_bytes(model_id),
+        )
 
     def family_of(self, model_id: str | None) -> str | None:
         model = self._find(model_id)

@@ -8,11 +8,14 @@ every action gets a label so actions without a position (Back, Type…) still sh
 from __future__ import annotations
 
 import math
+import uuid
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from autoglm_demo.ui.actions import Action, Point
+from autoglm_demo.actions import Action, Point, parse_actions
+from autoglm_demo.answering import OverlayHook
+from autoglm_demo.conversation import Turn
 
 MARK_COLOUR = (230, 30, 60)  # a red that stands out on the light and dark screens phones use
 LABEL_BACKGROUND = (20, 20, 20)
@@ -56,15 +59,36 @@ def save_overlay(screenshot_path: str | Path, actions: list[Action], target: Pat
     return target
 
 
+def overlay_hook(folder: Path) -> OverlayHook:
+    """`stream_answer`'s overlay hook: draws each finished answer's actions into `folder`."""
+
+    def draw(turn: Turn) -> str | None:
+        """The turn's last screenshot with the answer's actions drawn on it, if both exist."""
+        actions = parse_actions(turn.answer)
+        if not actions or not turn.images:
+            return None
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"actions-{uuid.uuid4().hex}.png"
+        return str(save_overlay(turn.images[-1], actions, target))
+
+    return draw
+
+
 def _ring(draw: ImageDraw.ImageDraw, centre: tuple[int, int], unit: int, *, double: bool) -> None:
     x, y = centre
     radii = (unit * 2, unit * 3) if double else (unit * 2,)
     for radius in radii:
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=MARK_COLOUR, width=max(2, unit // 2))
+        draw.ellipse(
+            (x - radius, y - radius, x + radius, y + radius),
+            outline=MARK_COLOUR,
+            width=max(2, unit // 2),
+        )
     draw.ellipse((x - unit // 2, y - unit // 2, x + unit // 2, y + unit // 2), fill=MARK_COLOUR)
 
 
-def _arrow(draw: ImageDraw.ImageDraw, start: tuple[int, int], end: tuple[int, int], unit: int) -> None:
+def _arrow(
+    draw: ImageDraw.ImageDraw, start: tuple[int, int], end: tuple[int, int], unit: int
+) -> None:
     draw.line((start, end), fill=MARK_COLOUR, width=max(2, unit // 2))
     angle = math.atan2(end[1] - start[1], end[0] - start[0])
     head = unit * 2
@@ -75,7 +99,12 @@ def _arrow(draw: ImageDraw.ImageDraw, start: tuple[int, int], end: tuple[int, in
     draw.polygon([end, *wings], fill=MARK_COLOUR)
 
 
-def _label(draw: ImageDraw.ImageDraw, corner: tuple[int, int], text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> None:
+def _label(
+    draw: ImageDraw.ImageDraw,
+    corner: tuple[int, int],
+    text: str,
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+) -> None:
     left, top, right, bottom = draw.textbbox(corner, text, font=font)
     pad = 4
     draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=LABEL_BACKGROUND)

@@ -1,7 +1,7 @@
-"""QA on the page: rating answers in the Chat tab, and the QA tab (find, read, export,
-import and replay recorded sessions).
+"""The QA tab: find, read, export, import and replay recorded sessions (rating answers in
+the Chat tab is `feedback.py`).
 
-As in `layout.py`, the methods of `QaPage` only adapt between components and the logic in
+As in `chat_tab.py`, the methods of `QaPage` only adapt between components and the logic in
 `autoglm_demo.qa`. Database calls are blocking; Gradio runs the plain (not async) methods
 on worker threads, and the async replay hands them to threads itself.
 """
@@ -9,7 +9,6 @@ on worker threads, and the async replay hands them to threads itself.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import html
 import logging
 from collections.abc import AsyncIterator
@@ -19,28 +18,24 @@ from typing import Any
 
 import gradio as gr
 
-from autoglm_demo.client import BackendClient, ChatOptions
+from autoglm_demo.answering import AnswerRequest
+from autoglm_demo.client import BackendClient
+from autoglm_demo.conversation import Turn
 from autoglm_demo.qa.export import InvalidExport, open_export, write_exports
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import (
-    Feedback,
-    Rating,
     RatingFilter,
     SessionFilter,
     SessionRecord,
     TurnRecord,
     new_id,
-    utc_now,
 )
 from autoglm_demo.qa.replay import pair, replay
 from autoglm_demo.qa.store import QaStoreError, SessionNotFound
-from autoglm_demo.ui.conversation import Status, Turn
-from autoglm_demo.ui.handlers import Request
 from autoglm_demo.ui.i18n import label, request_locale, text
-from autoglm_demo.ui.models import Catalogue
+from autoglm_demo.ui.models import ServedModels
 from autoglm_demo.ui.qa_view import comparison_html, session_header, session_table, transcript
-from autoglm_demo.ui.view import turn_of_message
 
 log = logging.getLogger(__name__)
 
@@ -58,45 +53,6 @@ class QaPage:
         self.media = MediaFolder(self.store, files / "qa-media")
         self.exports = files / "qa-exports"
 
-    # The Chat tab: feedback on answers.
-
-    def rate(
-        self, turns: list[Turn], session: QaSession, like: gr.LikeData, request: gr.Request
-    ) -> tuple[Any, Any]:
-        """A thumb clicked (or un-clicked) on an answer; opens the comment box for it."""
-        locale = request_locale(request)
-        turn = turn_of_message(turns, like.index) if isinstance(like.index, int) else None
-        if turn is None or turn.status in (Status.WAITING, Status.STREAMING):
-            gr.Warning(text("qa_not_finished", locale))
-            return gr.skip(), gr.skip()
-        if turn.record_id is None:
-            gr.Warning(text("qa_not_recorded", locale))
-            return gr.skip(), gr.skip()
-        if like.liked == "":  # the same thumb clicked again: no rating any more
-            session.feedback.pop(turn.record_id, None)
-            session.commenting = None
-            self.recorder.rate(turn.record_id, None)
-            return gr.Row(visible=False), ""
-        earlier = session.feedback.get(turn.record_id)
-        feedback = Feedback(
-            Rating.GOOD if like.liked is True else Rating.BAD, earlier.comment if earlier else ""
-        )
-        session.feedback[turn.record_id] = feedback
-        session.commenting = turn.record_id
-        self.recorder.rate(turn.record_id, feedback)
-        return gr.Row(visible=True), feedback.comment
-
-    def save_comment(self, session: QaSession, comment: str, request: gr.Request) -> None:
-        locale = request_locale(request)
-        rated = session.feedback.get(session.commenting or "")
-        if session.commenting is None or rated is None:
-            gr.Warning(text("qa_nothing_rated", locale))
-            return
-        feedback = dataclasses.replace(rated, comment=comment.strip(), updated_at=utc_now())
-        session.feedback[session.commenting] = feedback
-        self.recorder.rate(session.commenting, feedback)
-        gr.Info(text("qa_comment_saved", locale))
-
     # The QA tab.
 
     def search(
@@ -106,7 +62,7 @@ class QaPage:
         model: str | None,
         precision: str | None,
         rating: str | None,
-        catalogue: Catalogue,
+        served: ServedModels,
         current_model: str | None,
         request: gr.Request,
     ) -> tuple[Any, ...]:
@@ -130,7 +86,7 @@ class QaPage:
         except Exception as error:
             raise gr.Error(failure("qa_search_failed", error, locale)) from None
         targets = [
-            choice for family in catalogue.families() for choice in catalogue.variants(family)
+            choice for family in served.families() for choice in served.variants(family)
         ]
         target_ids = [model_id for _, model_id in targets]
         return (
@@ -191,7 +147,7 @@ class QaPage:
         return None
 
     async def replay(
-        self, session_id: str | None, target: str | None, catalogue: Catalogue, request: gr.Request
+        self, session_id: str | None, target: str | None, served: ServedModels, request: gr.Request
     ) -> AsyncIterator[str]:
         """Re-run the opened session on `target`, showing each comparison as it comes; the
         replay is recorded as a session of its own."""
@@ -206,16 +162,11 @@ class QaPage:
             original = await asyncio.to_thread(self.store.session, session_id)
         except Exception as error:
             raise gr.Error(failure("qa_open_failed", error, locale)) from None
-        template = Request(
-            model=target,
-            precision=catalogue.precision(target),
-            system_prompt="",
-            options=ChatOptions(),
-            weight_bytes=catalogue.weight_bytes(target),
-        )
+        # Each replayed turn keeps its own recorded system prompt and options.
+        template = served.answer_request(target)
         recording = QaSession(title=original.title, replay_of=original.id)
 
-        def record(old: TurnRecord, request: Request, turns: list[Turn]) -> None:
+        def record(old: TurnRecord, request: AnswerRequest, turns: list[Turn]) -> None:
             self.recorder.record(recording, turns, request, replay_of=old.id)
 
         before, after = _answered_by(original), _variant(target, template.precision)
@@ -263,22 +214,7 @@ def _answered_by(session: SessionRecord) -> str:
     return ", ".join(variants)
 
 
-def build_feedback(qa: QaPage, chatbot: gr.Chatbot, turns: gr.State, session: gr.State) -> None:
-    """The comment box under the chat, shown once an answer is rated."""
-    with gr.Row(visible=False, elem_id="qa-feedback") as row:
-        comment = gr.Textbox(
-            label=label("qa_comment"),
-            placeholder=label("qa_comment_placeholder"),
-            scale=4,
-            elem_id="qa-comment",
-        )
-        save = gr.Button(label("qa_save_comment"), scale=1, elem_id="qa-save-comment")
-    chatbot.like(qa.rate, [turns, session], [row, comment])
-    save.click(qa.save_comment, [session, comment], None)
-    comment.submit(qa.save_comment, [session, comment], None)
-
-
-def build_qa_tab(qa: QaPage, tab: gr.Tab, catalogue: gr.State, current_model: gr.Radio) -> None:
+def build_qa_tab(qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Radio) -> None:
     """The QA tab's contents; call inside `tab`."""
     gr.Markdown(label("qa_intro"))
     with gr.Row():
@@ -335,13 +271,13 @@ def build_qa_tab(qa: QaPage, tab: gr.Tab, catalogue: gr.State, current_model: gr
         elem_id="qa-import",
     )
 
-    search_inputs = [since, until, model, precision, rating, catalogue, current_model]
+    search_inputs = [since, until, model, precision, rating, served, current_model]
     search_outputs = [sessions, model, precision, target]
     tab.select(qa.search, search_inputs, search_outputs)
     search.click(qa.search, search_inputs, search_outputs)
     sessions.select(qa.open, None, [opened, header, shown, comparison, exported])
     export.click(qa.export, [opened], [exported])
-    replaying = start.click(qa.replay, [opened, target, catalogue], [comparison])
+    replaying = start.click(qa.replay, [opened, target, served], [comparison])
     replaying.then(qa.search, search_inputs, search_outputs)  # the replay is a new session
     stop.click(None, None, None, cancels=[replaying])
     upload.upload(qa.import_file, [upload], [upload]).then(qa.search, search_inputs, search_outputs)

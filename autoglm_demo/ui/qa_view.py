@@ -6,11 +6,12 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from autoglm_demo.conversation import Turn, TurnStatus
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.records import Feedback, Rating, SessionRecord, SessionSummary, TurnRecord
 from autoglm_demo.qa.replay import Comparison, TextDiff
-from autoglm_demo.ui.conversation import Status, Turn
 from autoglm_demo.ui.i18n import text
+from autoglm_demo.ui.metrics import footer
 from autoglm_demo.ui.view import ChatbotMessage, render
 
 _DIFF_STYLE = {
@@ -141,12 +142,12 @@ def _answer_cell(turn: Turn, locale: str) -> str:
     parts.append(html.escape(turn.answer))
     if turn.error:
         parts.append(f"<b>{html.escape(text('error', locale))}:</b> {html.escape(turn.error)}")
-    if turn.status is Status.STOPPED:
+    if turn.status is TurnStatus.STOPPED:
         parts.append(f"<i>{html.escape(text('stopped', locale))}</i>")
     if turn.metrics:
         # The footer is Markdown for the chat; here its code ticks would show as they are.
-        footer = turn.metrics.footer(locale).replace("`", "")
-        parts.append(f"<sub>{html.escape(footer)}</sub>")
+        shown = footer(turn.metrics, locale).replace("`", "")
+        parts.append(f"<sub>{html.escape(shown)}</sub>")
     return "<br>".join(parts)
 
 

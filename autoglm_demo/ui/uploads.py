@@ -22,7 +22,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from autoglm_demo.ui.conversation import Turn
+from autoglm_demo.conversation import Turn
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoglm_demo.ui.conversation import Status, Turn
+from autoglm_demo.conversation import Turn, TurnStatus
 from autoglm_demo.ui.i18n import DEFAULT_LOCALE, text
+from autoglm_demo.ui.metrics import footer
 
 ChatbotMessage = dict[str, Any]
 
@@ -66,7 +67,7 @@ def _answer(turn: Turn, locale: str) -> list[ChatbotMessage]:
 
 
 def _reasoning(turn: Turn, locale: str) -> ChatbotMessage:
-    thinking = turn.status is Status.STREAMING and not turn.answer
+    thinking = turn.status is TurnStatus.STREAMING and not turn.answer
     metadata: dict[str, Any] = {
         "title": text("reasoning", locale),
         "status": "pending" if thinking else "done",
@@ -78,8 +79,8 @@ def _reasoning(turn: Turn, locale: str) -> ChatbotMessage:
 
 def _footer(turn: Turn, locale: str) -> str | None:
     parts = []
-    if turn.status is Status.STOPPED:
+    if turn.status is TurnStatus.STOPPED:
         parts.append(text("stopped", locale))
     if turn.metrics:
-        parts.append(turn.metrics.footer(locale))
+        parts.append(footer(turn.metrics, locale))
     return f"<sub>{' · '.join(parts)}</sub>" if parts else None

@@ -1,33 +1,33 @@
-"""One FastAPI app: the OpenAI-compatible API at /v1 (unless a remote backend is used)
-and the page at /, which talks to whichever backend through the OpenAI API."""
+"""The composition root: what the process is made of, put together in one place.
+
+`python app.py` serves the page at / and the OpenAI-compatible API at /v1 in one process
+(`serve_page`); `python -m autoglm_demo serve` serves the API alone (`serve_api`). Both
+start here: logging, the runtimes pool, the server app, the page app, the QA recorder and
+the page's login. The page talks to whichever backend through the OpenAI API, even to the
+embedded one.
+"""
 
 from __future__ import annotations
 
 import atexit
-from pathlib import Path
+import logging
 
-import gradio as gr
+import uvicorn
 from fastapi import FastAPI
 
-import autoglm_demo
-from autoglm_demo.cli import build_pool
-from autoglm_demo.engine.pool import VariantPool
 from autoglm_demo.client import BackendClient
+from autoglm_demo.engine.admission import Admission
+from autoglm_demo.engine.catalogue import VariantSpec, default_precision, variant_specs
+from autoglm_demo.engine.engine import Engine
+from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.qa.store import QaStore, QaStoreError, default_url
-from autoglm_demo.server.app import create_app
+from autoglm_demo.server.api import create_app
+from autoglm_demo.server.deadlines import uvicorn_options
 from autoglm_demo.server.limits import MIB, BodyCap, BodySizeLimit
 from autoglm_demo.server.login_throttle import LoginThrottle, login_note
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech.service import Speech
-from autoglm_demo.ui.i18n import I18N
-from autoglm_demo.ui.layout import CSS, build_demo
-from autoglm_demo.ui.uploads import (
-    check_file_access,
-    end_sessions_when_closed,
-    never_served,
-    private_upload_dir,
-)
 from autoglm_demo.ui.voice import VoiceInput
 
 _ANY_INTERFACE = {"0.0.0.0", "::", ""}
@@ -48,8 +48,12 @@ def embedded_api_url(settings: Settings) -> str:
 
 def build_page_app(settings: Settings, pool: VariantPool | None = None) -> FastAPI:
     """`pool`: the embedded backend's variants, when the caller has already started loading
-    them (app.py does, so that the model loads while the page's libraries import)."""
+    them (`serve_page` does, so that the model loads while the page's libraries import)."""
+    # Gradio is the slowest import of all: only here, after the model began loading.
+    from autoglm_demo.ui.page import mount_page
+
     recorder = open_recorder(settings)  # first: a bad --qa-db fails before the page is built
+    login = page_login(settings.page_auth)
     # One recogniser per process, loaded on first use: the embedded API's, or (remote
     # backend) the page's own, needed only if that backend cannot transcribe.
     speech = Speech(settings)
@@ -60,29 +64,10 @@ def build_page_app(settings: Settings, pool: VariantPool | None = None) -> FastA
         app = create_app(settings, pool or build_pool(settings), speech)
     # One key setting: the embedded /v1 requires it, and a remote backend gets it.
     client = BackendClient(settings.backend_url or embedded_api_url(settings), settings.api_key)
-    private_upload_dir()  # before the page is built: Gradio reads it then
-    demo = build_demo(client, settings, VoiceInput(client, speech), recorder)
-    end_sessions_when_closed(demo)
-    mount_page(app, demo, settings)
+    note = login_note() if settings.page_auth else None
+    mount_page(app, client, settings, VoiceInput(client, speech), recorder, login, note)
     guard_page_requests(app, settings)
     return app
-
-
-def mount_page(app: FastAPI, demo: gr.Blocks, settings: Settings) -> None:
-    """The page at /, with Gradio's file checks on: uploads in, nothing else out."""
-    gr.mount_gradio_app(
-        app, demo, path="/", i18n=I18N, css=CSS, theme=gr.themes.Soft(), footer_links=["api"],
-        auth=page_login(settings.page_auth),
-        auth_message=login_note() if settings.page_auth else None,
-        # An unexpected exception's text (a refused path lists the blocked folders) goes to
-        # the log, not to the browser; gr.Error and gr.Warning messages are still shown.
-        show_error=False,
-        max_file_size=settings.max_upload_mb * MIB,
-        blocked_paths=never_served(
-            Path(autoglm_demo.__file__).parent, Path.cwd(), settings.cache_dir
-        ),
-    )
-    check_file_access(demo)
 
 
 def guard_page_requests(app: FastAPI, settings: Settings) -> None:
@@ -112,6 +97,41 @@ def page_body_caps(settings: Settings) -> list[BodyCap]:
     return caps
 
 
+def build_api_app(settings: Settings) -> FastAPI:
+    return create_app(settings, build_pool(settings))
+
+
+def build_pool(settings: Settings) -> VariantPool:
+    specs = variant_specs(settings)
+    admission = Admission(settings.max_concurrent, settings.max_queue)
+    first = default_precision(settings, specs)
+    names = settings.served_model_name
+    variants = [
+        Variant(served_names(names, spec.precision, default=spec.precision == first), spec)
+        for spec in specs
+    ]
+
+    def make_engine(spec: VariantSpec) -> Engine:
+        return Engine(spec.load, default_max_tokens=settings.default_max_tokens)
+
+    return VariantPool(
+        variants,
+        next(variant for variant in variants if variant.spec.precision == first),
+        make_engine,
+        admission=admission,
+        max_loaded=settings.max_loaded_variants,
+        max_bytes=settings.max_variant_memory_mb * 2**20,
+    )
+
+
+def served_names(names: tuple[str, ...], precision: str, *, default: bool) -> tuple[str, ...]:
+    """Each variant answers to the names with its precision added (`autoglm-phone-9b-int8`).
+    The default variant, loaded at start, also answers to the names as given, so a client
+    that asks for `autoglm-phone-9b` is answered at once by what is already loaded."""
+    explicit = tuple(f"{name}-{precision}" for name in names)
+    return explicit + names if default else explicit
+
+
 def open_recorder(settings: Settings) -> Recorder:
     """The QA store (migrated to the current schema) and its writer, flushed at exit."""
     try:
@@ -131,3 +151,35 @@ def page_login(page_auth: str | None) -> tuple[str, str] | None:
     if not (user and colon and password):
         raise SystemExit("--page-auth / AUTOGLM_PAGE_AUTH must look like USER:PASSWORD")
     return user, password
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def serve_page(settings: Settings) -> None:
+    """The page and (unless a remote backend is used) the API, until interrupted."""
+    configure_logging(settings.log_level)
+    pool = None
+    if not settings.backend_url:
+        pool = build_pool(settings)
+        pool.start()  # the default variant loads on its thread while the page's libraries import
+    _run(build_page_app(settings, pool), settings)
+
+
+def serve_api(settings: Settings) -> None:
+    """The OpenAI-compatible API on its own, until interrupted."""
+    configure_logging(settings.log_level)
+    _run(build_api_app(settings), settings)
+
+
+def _run(app: FastAPI, settings: Settings) -> None:
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        **uvicorn_options(settings.read_timeout),
+    )

@@ -2,7 +2,7 @@
 
 No real screenshot may be shipped, so the project draws its own: deterministic (fixed
 layout, Pillow's bundled font), so re-rendering gives the same picture. Re-render with
-`python -c "from autoglm_demo.ui.screenshots import write_example_screenshot as w; w()"`.
+`python -m tools.example_screenshot`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-EXAMPLE_SCREENSHOT = Path(__file__).resolve().parent.parent / "assets" / "settings_screen.png"
+from autoglm_demo.ui.chat_tab import EXAMPLE_SCREENSHOT
+
 SIZE = (720, 1600)  # a common 9:20 phone aspect ratio at a size cheap to send
 
 _BACKGROUND = (247, 248, 252)
@@ -74,7 +75,9 @@ def _title_and_search(draw: ImageDraw.ImageDraw) -> None:
     draw.text((130, 294), "Search settings", fill=_MUTED, font=_font(32))
 
 
-def _entry(draw: ImageDraw.ImageDraw, top: int, title: str, subtitle: str, colour: tuple[int, int, int]) -> None:
+def _entry(
+    draw: ImageDraw.ImageDraw, top: int, title: str, subtitle: str, colour: tuple[int, int, int]
+) -> None:
     draw.ellipse((44, top + 20, 108, top + 84), fill=colour)
     draw.ellipse((66, top + 42, 86, top + 62), fill=(255, 255, 255))
     draw.text((140, top + 18), title, fill=_TEXT, font=_font(34))
@@ -83,3 +86,7 @@ def _entry(draw: ImageDraw.ImageDraw, top: int, title: str, subtitle: str, colou
 
 def _navigation_bar(draw: ImageDraw.ImageDraw) -> None:
     draw.rounded_rectangle((260, 1560, 460, 1572), radius=6, fill=_TEXT)
+
+
+if __name__ == "__main__":
+    print(write_example_screenshot())

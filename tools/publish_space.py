@@ -1,7 +1,7 @@
 """Publish the demo as a Hugging Face Space, from spaces.yaml (the Space's one source).
 
-    python -m autoglm_demo.space render [--output FILE]   the Space's README.md
-    python -m autoglm_demo.space push --repo OWNER/NAME   create or update the Space
+    python -m tools.publish_space render [--output FILE]   the Space's README.md
+    python -m tools.publish_space push --repo OWNER/NAME   create or update the Space
 
 The Space's README is the repository's README under a front matter rendered from the
 `card` section. `push` uploads the same files that go into the Docker build context (it
@@ -115,7 +115,7 @@ def push(repo_id: str, api: SpaceHub, env: Mapping[str, str], root: Path = ROOT)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ) -> None:
-    parser = argparse.ArgumentParser(prog="python -m autoglm_demo.space", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.publish_space", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     render = commands.add_parser("render", help="Write the Space's README.md.")

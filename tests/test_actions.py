@@ -5,19 +5,29 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autoglm_demo.ui.actions import Action, format_action, parse_actions
+from autoglm_demo.actions import Action, format_action, parse_actions
 
 
 def test_parses_every_action_kind_in_order() -> None:
     answer = (
-        'do(action="Tap", element=[500,120]) then do(action="Swipe", start=[500, 800], end=[500,200]) '
+        'do(action="Tap", element=[500,120]) then '
+        'do(action="Swipe", start=[500, 800], end=[500,200]) '
         'do(action="Long Press", element=[10,20]) do(action="Double Tap", element=[30,40]) '
         'do(action="Type", text="wifi") do(action="Launch", app="设置") do(action="Back") '
         'do(action="Home") do(action="Wait", duration="2 seconds") finish(message="Done (all)")'
     )
     actions = parse_actions(answer)
     assert [a.name for a in actions] == [
-        "Tap", "Swipe", "Long Press", "Double Tap", "Type", "Launch", "Back", "Home", "Wait", "finish",
+        "Tap",
+        "Swipe",
+        "Long Press",
+        "Double Tap",
+        "Type",
+        "Launch",
+        "Back",
+        "Home",
+        "Wait",
+        "finish",
     ]
     assert actions[0].point == (500, 120)
     assert (actions[1].point, actions[1].end) == ((500, 800), (500, 200))
