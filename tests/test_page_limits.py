@@ -31,8 +31,10 @@ def served(
     port = free_port()
     if request.param == "remote backend":
         backend = {"backend_url": f"http://127.0.0.1:{free_port()}/v1"}
-    else:  # an empty model folder fails to load at once: no model, but /v1 answers
-        backend = {"model": str(tmp_path_factory.mktemp("no-model"))}
+    else:  # a config without weights fails to load at once: no model, but /v1 answers
+        folder = tmp_path_factory.mktemp("no-model")
+        (folder / "config.json").write_text('{"model_type": "llama"}')
+        backend = {"model": str(folder)}
     settings = Settings(
         port=port, page_auth="demo:secret", max_upload_mb=UPLOAD_MB, max_request_mb=4,
         log_level="warning", **backend,  # type: ignore[arg-type]
