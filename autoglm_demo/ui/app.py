@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from autoglm_demo.cli import build_pool
 from autoglm_demo.client import BackendClient
+from autoglm_demo.inprocess import StreamingASGITransport
 from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.qa.store import QaStore, QaStoreError, default_url
 from autoglm_demo.server.app import create_app
@@ -41,8 +42,13 @@ def build_page_app(settings: Settings) -> FastAPI:
         app = FastAPI(title="AutoGLM-Phone-9B demo")
     else:
         app = create_app(settings, build_pool(settings), speech)
-    # One key setting: the embedded /v1 requires it, and a remote backend gets it.
-    client = BackendClient(settings.backend_url or embedded_api_url(settings), settings.api_key)
+    # One key setting: the embedded /v1 requires it, and a remote backend gets it. The
+    # embedded one is called in-process: the same requests, without a loopback socket.
+    client = BackendClient(
+        settings.backend_url or embedded_api_url(settings),
+        settings.api_key,
+        transport=None if settings.backend_url else StreamingASGITransport(app),
+    )
     private_upload_dir()  # before the page is built: Gradio reads it then
     demo = build_demo(client, settings, VoiceInput(client, speech), recorder)
     return gr.mount_gradio_app(
