@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from fastapi.responses import StreamingResponse
 
 from autoglm_demo import stages
+from autoglm_demo.engine.admission import Ticket
 from autoglm_demo.engine.engine import Engine
 from autoglm_demo.engine.types import (
+    ChatTemplateError,
     ContextLengthExceeded,
     Finished,
     PreparedPrompt,
@@ -54,6 +56,7 @@ class _Turn:
     prompt: PreparedPrompt
     params: SamplingParams
     transcripts: list[InputTranscript]
+    ticket: Ticket
 
     @property
     def input_transcripts(self) -> list[InputTranscript] | None:
@@ -61,10 +64,15 @@ class _Turn:
 
 
 async def create_chat_completion(
-    request: ChatCompletionRequest, engine: Engine, speech: Speech, *, image_limits: ImageLimits
+    request: ChatCompletionRequest,
+    engine: Engine,
+    speech: Speech,
+    ticket: Ticket,
+    *,
+    image_limits: ImageLimits,
 ) -> ChatCompletion | StreamingResponse:
     stages.mark("api.request")
-    turn = await _validate(request, engine, speech, image_limits=image_limits)
+    turn = await _validate(request, engine, speech, ticket, image_limits=image_limits)
     if request.stream:
         return StreamingResponse(
             _sse(turn, engine),
@@ -75,7 +83,12 @@ async def create_chat_completion(
 
 
 async def _validate(
-    request: ChatCompletionRequest, engine: Engine, speech: Speech, *, image_limits: ImageLimits
+    request: ChatCompletionRequest,
+    engine: Engine,
+    speech: Speech,
+    ticket: Ticket,
+    *,
+    image_limits: ImageLimits,
 ) -> _Turn:
     """Everything that can be refused is refused here, before a stream starts."""
     transcripts = await transcribe_audio_parts(speech, request.messages)
@@ -99,7 +112,11 @@ async def _validate(
         engine.plan(prompt, params)
     except ContextLengthExceeded as error:
         raise APIError(400, str(error), param="messages", code="context_length_exceeded") from None
-    return _Turn(request, prompt, params, transcripts)
+    except ChatTemplateError as error:
+        raise APIError(
+            400, f"The model's chat template refused the request: {error}", param="messages"
+        ) from None
+    return _Turn(request, prompt, params, transcripts, ticket)
 
 
 async def _turn(turn: _Turn, engine: Engine) -> AsyncIterator[Split | Finished]:
@@ -114,7 +131,7 @@ async def _turn(turn: _Turn, engine: Engine) -> AsyncIterator[Split | Finished]:
     def shaped(split: Split) -> Split:
         return split if request.include_reasoning else Split(answer=split.answer)
 
-    async for event in engine.generate(turn.prompt, turn.params):
+    async for event in engine.generate(turn.prompt, turn.params, turn.ticket):
         if isinstance(event, TextDelta):
             split = splitter.feed(event.text) if splitter else Split(answer=event.text)
             if split := shaped(split):

@@ -71,7 +71,7 @@ class ChatCompletionRequest(_Lenient):
     max_tokens: StrictInt | None = Field(None, ge=1)
     max_completion_tokens: StrictInt | None = Field(None, ge=1)
     stop: str | list[str] | None = None
-    seed: StrictInt | None = None
+    seed: StrictInt | None = Field(None, ge=-(2**63), le=2**64 - 1)  # what torch accepts
     n: StrictInt = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
     enable_thinking: StrictBool | None = None
     return_reasoning: StrictBool | None = None
