@@ -88,11 +88,11 @@ class _Exchange(httpx2.AsyncByteStream):
         try:
             await app(scope, self._receive, self._send)
         except Exception:
+            # Logged as a server logs what its app raised. Once the response has begun, its
+            # body just ends there, as it would over a socket.
+            log.exception("The in-process app failed on %s %s", scope["method"], scope["path"])
             if not self._started.done():
                 raise
-            # The response has begun, as over a socket the body just ends; the app has
-            # logged the failure itself (and an SSE stream carries it in-band).
-            log.debug("in-process app failed after starting its response", exc_info=True)
         finally:
             self._chunks.put_nowait(_END)
 
