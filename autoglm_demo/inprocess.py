@@ -32,16 +32,24 @@ ASGIApp = Callable[
 
 _CLIENT = ("127.0.0.1", 0)  # what the app sees as the peer: this process, on loopback
 _END = None  # marks the end of the body in the chunk queue
-_CLOSE_GRACE_S = 5.0  # how long an app may take to wind down after a disconnect
 
 
 class StreamingASGITransport(httpx2.AsyncBaseTransport):
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Requests still running in the app; held so that none is garbage-collected while
+        # it winds down after a disconnect, as a server keeps running what it started.
+        self.running: set[asyncio.Task[None]] = set()
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         exchange = _Exchange(self.app, _scope(request), await request.aread())
-        start = await exchange.start()
+        self.running.add(exchange.task)
+        exchange.task.add_done_callback(self.running.discard)
+        try:
+            start = await exchange.start()
+        except BaseException:  # cancelled (Stop) or failed before the response began
+            await exchange.aclose()
+            raise
         return httpx2.Response(
             start["status"], headers=start.get("headers", []), stream=exchange, request=request
         )
@@ -74,14 +82,14 @@ class _Exchange(httpx2.AsyncByteStream):
         self._disconnected = asyncio.Event()
         self._started: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._task = asyncio.create_task(self._run(app, scope))
+        self.task = asyncio.create_task(self._run(app, scope))
 
     async def start(self) -> Message:
         """The app's `http.response.start`; raises what the app raised before sending one."""
-        done, _ = await asyncio.wait({self._started, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({self._started, self.task}, return_when=asyncio.FIRST_COMPLETED)
         if self._started in done:
             return self._started.result()
-        self._task.result()  # the app failed: its exception goes to the caller
+        self.task.result()  # the app failed: its exception goes to the caller
         raise httpx2.RemoteProtocolError("the app returned without sending a response")
 
     async def _run(self, app: ASGIApp, scope: dict[str, Any]) -> None:
@@ -117,8 +125,6 @@ class _Exchange(httpx2.AsyncByteStream):
             yield chunk
 
     async def aclose(self) -> None:
+        # As a closed socket: the app learns of it from receive() and winds down on its own
+        # (a streaming response stops at once); the caller does not wait for that.
         self._disconnected.set()
-        if not self._task.done():
-            _, pending = await asyncio.wait({self._task}, timeout=_CLOSE_GRACE_S)
-            for task in pending:
-                task.cancel()

@@ -86,6 +86,42 @@ def test_closing_early_disconnects_and_cancels_the_app() -> None:
     assert events == ["model m", "cancelled"]
 
 
+def test_cancelling_before_the_response_starts_disconnects() -> None:
+    """Stop during the work before a stream begins (a long prefill, say): the endless stream
+    that follows sees the disconnect and ends, so nothing runs on in the background."""
+    events: list[str] = []
+    app = FastAPI()
+
+    @app.post("/slow")
+    async def slow() -> StreamingResponse:
+        await asyncio.sleep(0.5)
+
+        async def body():
+            while True:
+                events.append("sent")
+                yield b"more"
+                await asyncio.sleep(0.05)
+
+        return StreamingResponse(body())
+
+    async def give_up() -> None:
+        transport = StreamingASGITransport(app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1:1") as client:
+            request = asyncio.create_task(client.post("/slow"))
+            await asyncio.sleep(0.1)
+            request.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await request
+            for _ in range(50):  # the app winds down on its own, within a second or so
+                if not transport.running:
+                    break
+                await asyncio.sleep(0.1)
+            assert not transport.running
+
+    asyncio.run(asyncio.wait_for(give_up(), timeout=20))
+    assert len(events) <= 2
+
+
 def test_openai_client_streams_in_process_and_reports_app_failures() -> None:
     events: list[str] = []
 
