@@ -4,6 +4,7 @@ through the openai SDK as the page uses it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import httpx2
@@ -29,8 +30,9 @@ def streaming_app(events: list[str]) -> FastAPI:
         async def chunks():
             try:
                 for word in ("one ", "two ", "three"):
-                    yield 'data: {"id":"c","object":"chat.completion.chunk","created":0,' \
-                        '"model":"m","choices":[{"index":0,"delta":{"content":"%s"}}]}\n\n' % word
+                    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0,
+                             "model": "m", "choices": [{"index": 0, "delta": {"content": word}}]}
+                    yield f"data: {json.dumps(chunk)}\n\n"
                     await asyncio.sleep(GAP_S)
                 yield "data: [DONE]\n\n"
                 events.append("finished")
@@ -75,11 +77,13 @@ def test_closing_early_disconnects_and_cancels_the_app() -> None:
 
     async def read_one() -> None:
         transport = StreamingASGITransport(streaming_app(events))
-        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1:1") as client:
-            async with client.stream("POST", "/v1/chat/completions", json={"model": "m"}) as reply:
-                async for line in reply.aiter_lines():
-                    if line:
-                        break
+        async with (
+            httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1:1") as client,
+            client.stream("POST", "/v1/chat/completions", json={"model": "m"}) as reply,
+        ):
+            async for line in reply.aiter_lines():
+                if line:
+                    break
         await asyncio.sleep(0.1)
 
     asyncio.run(read_one())
