@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from autoglm_demo import stages
 from autoglm_demo.client import (
     AnswerDelta,
     BackendClient,
@@ -75,6 +76,8 @@ async def stream_answer(
         async for event in events:
             usage = _apply(turn, event, clock, question_index=len(messages) - 1) or usage
             if time.monotonic() - last_render >= RENDER_INTERVAL_S:
+                if not last_render:
+                    stages.mark("page.first_update")
                 last_render = time.monotonic()
                 yield turns
         clock.finish()

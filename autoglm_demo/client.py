@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import openai
 
+from autoglm_demo import stages
 from autoglm_demo.reasoning import ReasoningSplitter, Split
 
 
@@ -116,10 +118,23 @@ class BackendModel:
 
 
 class BackendClient:
-    def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = 600) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 600,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        """`transport` replaces the network (the embedded API's in-process transport); the
+        requests and the protocol stay those of any OpenAI-compatible backend."""
         self.base_url = base_url.rstrip("/")
         self._client = openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=api_key or "EMPTY", timeout=timeout, max_retries=0
+            base_url=self.base_url,
+            api_key=api_key or "EMPTY",
+            timeout=timeout,
+            max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(transport=transport) if transport else None,
         )
 
     async def close(self) -> None:
@@ -134,7 +149,9 @@ class BackendClient:
     ) -> AsyncIterator[ClientEvent]:
         """Yield the turn as events; every failure ends the stream with one BackendError."""
         splitter = ReasoningSplitter()
+        first_text = True
         try:
+            stages.mark("client.request")
             stream = await self._client.chat.completions.create(
                 model=model,
                 messages=messages,  # type: ignore[arg-type]
@@ -146,6 +163,9 @@ class BackendClient:
             async with stream:
                 async for chunk in stream:
                     for event in _chunk_events(chunk, splitter):
+                        if first_text and isinstance(event, (ReasoningDelta, AnswerDelta)):
+                            first_text = False
+                            stages.mark("client.first_text")
                         yield event
             for event in _split_events(splitter.finish()):
                 yield event

@@ -20,6 +20,7 @@ from autoglm_demo.engine.admission import Admission
 from autoglm_demo.engine.catalogue import VariantSpec, default_precision, variant_specs
 from autoglm_demo.engine.engine import Engine
 from autoglm_demo.engine.pool import Variant, VariantPool
+from autoglm_demo.inprocess import StreamingASGITransport
 from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.qa.store import QaStore, QaStoreError, default_url
 from autoglm_demo.server.api import create_app
@@ -62,8 +63,13 @@ def build_page_app(settings: Settings, pool: VariantPool | None = None) -> FastA
         app = FastAPI(title="AutoGLM-Phone-9B demo")
     else:
         app = create_app(settings, pool or build_pool(settings), speech)
-    # One key setting: the embedded /v1 requires it, and a remote backend gets it.
-    client = BackendClient(settings.backend_url or embedded_api_url(settings), settings.api_key)
+    # One key setting: the embedded /v1 requires it, and a remote backend gets it. The
+    # embedded one is called in-process: the same requests, without a loopback socket.
+    client = BackendClient(
+        settings.backend_url or embedded_api_url(settings),
+        settings.api_key,
+        transport=None if settings.backend_url else StreamingASGITransport(app),
+    )
     note = login_note() if settings.page_auth else None
     mount_page(app, client, settings, VoiceInput(client, speech), recorder, login, note)
     guard_page_requests(app, settings)

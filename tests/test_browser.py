@@ -80,6 +80,46 @@ def test_question_with_screenshot_streams_reasoning_answer_and_overlay(
     page.close()
 
 
+# Every change of the bot bubbles' text, as the browser showed it.
+WATCH_BUBBLES_JS = """
+() => {
+  window.__shown = [];
+  new MutationObserver(() => {
+    window.__shown.push([...document.querySelectorAll(
+      '#chatbot [data-testid="bot"] .message-content')].map((bubble) => bubble.innerText));
+  }).observe(document.querySelector('#chatbot'),
+             {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+def test_streamed_answer_only_grows(browser: Browser, embedded_page: str) -> None:
+    """No token dropped or reordered on the way: the reasoning only grew while it streamed,
+    and every text the answer bubble showed is a prefix of the text it ends with."""
+    page = open_page(browser, embedded_page)
+    page.evaluate(WATCH_BUBBLES_JS)
+    send(page, "Where is the search box?")
+    chat = page.locator("#chatbot")
+    expect(chat).to_contain_text("first token", timeout=60_000)
+    shown = [[" ".join(text.split()) for text in bubbles]
+             for bubbles in page.evaluate("() => window.__shown")]
+    final = shown[-1]
+    answer = next(text for text in final if 'do(action="Tap"' in text)
+    # The newest bubble of each moment: the reasoning while the model thinks (its block
+    # nests while open and collapses when done, so positions shift), then the answer.
+    steps = [bubbles[-1] for bubbles in shown if bubbles and bubbles[-1]]
+    first = next(i for i, text in enumerate(steps) if answer.startswith(text))
+    # The metrics footer, once the answer is done, is a bubble of its own.
+    footer = final[-1] if final[-1] != answer else ""
+    thinking = steps[:first]
+    answering = [text for text in steps[first:] if not (footer and footer.startswith(text))]
+    assert thinking and answering, steps
+    assert all(thinking[-1].startswith(text) for text in thinking), thinking
+    assert all(answer.startswith(text) for text in answering), answering
+    assert len(steps) > 2, "nothing streamed"
+    page.close()
+
+
 def test_chinese_page(browser: Browser, embedded_page: str) -> None:
     page = open_page(browser, embedded_page, locale="zh-CN")
     expect(page.locator("#stop")).to_have_text("停止")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from fastapi.responses import StreamingResponse
 
+from autoglm_demo import stages
 from autoglm_demo.engine.admission import Ticket
 from autoglm_demo.engine.engine import Engine, LoadState
 from autoglm_demo.engine.pool import UnknownVariant, VariantPool
@@ -96,6 +97,7 @@ async def create_chat_completion(
     *,
     image_limits: ImageLimits,
 ) -> ChatCompletion | StreamingResponse:
+    stages.mark("api.request")
     turn = await _validate(request, engine, speech, ticket, image_limits=image_limits)
     if request.stream:
         return StreamingResponse(
@@ -223,8 +225,12 @@ async def _sse(turn: _Turn, engine: Engine) -> AsyncIterator[str]:
         return _event(body.model_dump_json(exclude_none=True))
 
     yield chunk(Delta(role="assistant", content=""), transcripts=turn.input_transcripts)
+    first_text = True
     try:
         async for item in _turn(turn, engine):
+            if first_text and not isinstance(item, Finished):
+                first_text = False
+                stages.mark("api.first_text")
             if isinstance(item, Finished):
                 yield chunk(Delta(), _finish_reason(item))
                 if request.stream_options and request.stream_options.include_usage:
