@@ -1,8 +1,10 @@
 """The client behaves the same against each engine that serves the real model.
 
 The engines put the reasoning trace in different places: `reasoning` (current vLLM with
---reasoning-parser), `reasoning_content` (older vLLM, SGLang) or `<think>` tags inside
-`content` (vLLM without a reasoning parser, as AutoGLM is officially served). They also
+--reasoning-parser), `reasoning_content` (older vLLM, SGLang), `<think>` tags inside
+`content` (a request with `skip_special_tokens: false`), or, as AutoGLM is officially
+served (vLLM without a reasoning parser, which drops the special-token tags), trace and
+action together in `content` with no tags at all. They also
 differ in role, finish and usage chunks and in their error bodies. The servers below are
 test scaffolding standing in for those engines: each replays one scripted AutoGLM turn in
 one engine's wire format, as their source writes it (vllm-project/vllm
@@ -50,11 +52,12 @@ CRASH = "crash"  # a user message that makes the engine fail mid-stream
 @dataclass(frozen=True)
 class EngineFormat:
     name: str
-    trace_field: str | None  # None: the trace stays in content, inside <think> tags
+    trace_field: str | None  # None: the trace stays in content (see `tags`)
     flat_errors: bool  # {"object": "error", "message", …} instead of {"error": {…}}
     role_delta: dict[str, Any] = field(default_factory=lambda: {"role": "assistant", "content": ""})
     finish_delta: dict[str, Any] = field(default_factory=lambda: {"content": ""})
     finish_extra: dict[str, Any] = field(default_factory=lambda: {"stop_reason": None})
+    tags: bool = True  # False: the special-token tags were dropped (vLLM's default decoding)
 
     def http_error(self, detail: dict[str, Any]) -> dict[str, Any]:
         return {"object": "error", **detail} if self.flat_errors else {"error": detail}
@@ -67,7 +70,8 @@ class EngineFormat:
 ENGINES = [
     EngineFormat("vllm", trace_field="reasoning", flat_errors=False),
     EngineFormat("vllm-legacy", trace_field="reasoning_content", flat_errors=True),
-    EngineFormat("vllm-no-reasoning-parser", trace_field=None, flat_errors=False),
+    EngineFormat("vllm-skip-special-tokens-false", trace_field=None, flat_errors=False),
+    EngineFormat("vllm-official", trace_field=None, flat_errors=False, tags=False),
     EngineFormat(
         "sglang", trace_field="reasoning_content", flat_errors=True,
         finish_delta={}, finish_extra={"matched_stop": 151336},
@@ -91,9 +95,12 @@ def _turn(engine: EngineFormat, crash: bool, include_usage: bool) -> Iterator[di
     if engine.trace_field:
         trace = [_chunk({engine.trace_field: piece}) for piece in _pieces(REASONING)]
         content = _pieces(f"<answer>{ANSWER}</answer>")
-    else:
+    elif engine.tags:
         trace = []
         content = _pieces(f"<think>{REASONING}</think><answer>{ANSWER}</answer>")
+    else:
+        trace = []
+        content = _pieces(f"{REASONING}\n{ANSWER}")
     yield from trace
     if crash:
         detail = {"message": "CUDA out of memory", "type": "InternalServerError", "param": None,
@@ -144,13 +151,19 @@ def engines() -> Iterator[dict[str, str]]:
 
 
 def run_turn(
-    base_url: str, text: str = "Where is the search box?", model: str = MODEL
+    base_url: str,
+    text: str = "Where is the search box?",
+    model: str = MODEL,
+    *,
+    reasoning_model: bool = True,
 ) -> list[ClientEvent]:
     async def collect() -> list[ClientEvent]:
         client = BackendClient(base_url)
         try:
             messages = [{"role": "user", "content": text}]
-            events = client.stream_chat(model, messages, ChatOptions(max_tokens=64))
+            events = client.stream_chat(
+                model, messages, ChatOptions(max_tokens=64), reasoning_model=reasoning_model
+            )
             return [event async for event in events]
         finally:
             await client.close()
@@ -180,6 +193,14 @@ def test_every_engine_gives_the_same_events(engines: dict[str, str], engine: str
     ]
 
 
+def test_a_plain_model_served_the_official_way_is_never_cut(engines: dict[str, str]) -> None:
+    assert coalesced(run_turn(engines["vllm-official"], reasoning_model=False)) == [
+        AnswerDelta(f"{REASONING}\n{ANSWER}"),
+        Finish("stop"),
+        UsageReport(prompt_tokens=321, completion_tokens=37),
+    ]
+
+
 @pytest.mark.parametrize("engine", [e.name for e in ENGINES])
 def test_every_engine_error_body_reads_the_same(engines: dict[str, str], engine: str) -> None:
     assert run_turn(engines[engine], model="autoglm") == [
@@ -199,7 +220,7 @@ def test_page_renders_reasoning_and_answer_from_tags_in_content(
     browser: Browser, engines: dict[str, str]
 ) -> None:
     port = free_port()
-    backend = engines["vllm-no-reasoning-parser"]
+    backend = engines["vllm-skip-special-tokens-false"]
     settings = Settings(backend_url=backend, port=port, log_level="warning")
     with serve_app(build_page_app(settings), port=port, ready_path=None) as url:
         page = open_page(browser, url)

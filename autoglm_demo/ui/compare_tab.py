@@ -104,7 +104,9 @@ class CompareTab:
 
         def answered_by(model: str) -> handlers.Request:
             precision, size = catalogue.precision(model), catalogue.weight_bytes(model)
-            return handlers.Request(model, precision, system_prompt, options, size)
+            return handlers.Request(
+                model, precision, system_prompt, options, size, catalogue.reasoning(model)
+            )
 
         requests = (answered_by(model_a), answered_by(model_b))
         question = Turn(text=text_in, images=images)

@@ -26,6 +26,7 @@ from autoglm_demo.client import (
     ClientEvent,
     InputTranscript,
     ReasoningDelta,
+    ReasoningReset,
     UsageReport,
 )
 from autoglm_demo.ui.actions import parse_actions
@@ -47,6 +48,8 @@ class Request:
     system_prompt: str
     options: ChatOptions
     weight_bytes: int | None = None
+    reasoning_model: bool = False
+    """The model thinks first: a tag-less reply is split at its first action."""
 
 
 def accept_input(turns: list[Turn], message: dict[str, Any] | None, audio: str | None) -> bool:
@@ -120,7 +123,9 @@ async def stream_answer(
     last_render = 0.0
     try:
         messages = request_messages(turns, request.system_prompt)
-        events = client.stream_chat(request.model, messages, request.options)
+        events = client.stream_chat(
+            request.model, messages, request.options, reasoning_model=request.reasoning_model
+        )
         async for event in events:
             usage = _apply(turn, event, clock, question_index=len(messages) - 1) or usage
             if time.monotonic() - last_render >= RENDER_INTERVAL_S:
@@ -151,6 +156,8 @@ def _apply(
     if isinstance(event, ReasoningDelta):
         clock.token()
         turn.reasoning += event.text
+    elif isinstance(event, ReasoningReset):
+        turn.reasoning = ""
     elif isinstance(event, AnswerDelta):
         clock.answer_token()
         turn.reasoning_seconds = clock.reasoning_seconds if turn.reasoning else None

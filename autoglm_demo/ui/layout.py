@@ -103,7 +103,12 @@ class Page:
             temperature=temperature, top_p=top_p, max_tokens=int(max_tokens), enable_thinking=thinking
         )
         settings = handlers.Request(
-            model, catalogue.precision(model), system_prompt, options, catalogue.weight_bytes(model)
+            model,
+            catalogue.precision(model),
+            system_prompt,
+            options,
+            catalogue.weight_bytes(model),
+            reasoning_model=catalogue.reasoning(model),
         )
         def record(finished: list[Turn]) -> None:
             self.recorder.record(qa_session, finished, settings)

@@ -37,6 +37,15 @@ class Catalogue:
         model = self._find(model_id)
         return model.details.get("precision") if model else None
 
+    def reasoning(self, model_id: str) -> bool:
+        """Whether the model thinks first, so a tag-less reply is split at its action.
+
+        Cards without the flag (vLLM, SGLang) count as reasoning: the backend of this page
+        serves AutoGLM-Phone-9B, and a plain model's reply is still whole in the end."""
+        model = self._find(model_id)
+        flag = model.reasoning if model else None
+        return True if flag is None else flag
+
     def weight_bytes(self, model_id: str) -> int | None:
         model = self._find(model_id)
         return model.details.get("weight_bytes") if model else None

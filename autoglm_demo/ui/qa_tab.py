@@ -194,6 +194,7 @@ class QaPage:
             system_prompt="",
             options=ChatOptions(),
             weight_bytes=catalogue.weight_bytes(target),
+            reasoning_model=catalogue.reasoning(target),
         )
         recording = QaSession(title=original.title, replay_of=original.id)
 
