@@ -38,7 +38,10 @@ def build_pool(settings: Settings) -> VariantPool:
 
     def make_engine(spec: VariantSpec) -> Engine:
         return Engine(
-            spec.load, admission=admission, default_max_tokens=settings.default_max_tokens
+            spec.load,
+            admission=admission,
+            default_max_tokens=settings.default_max_tokens,
+            sampling_defaults=spec.sampling_defaults,
         )
 
     return VariantPool(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ class VariantSpec:
     load: Callable[[PhaseCallback], Runtime]
     quality: dict[str, Any] | None = None
     """Measured quality against full precision (bench/bench_precision.py), if measured."""
+    sampling_defaults: dict[str, float] = field(default_factory=dict)
+    """SamplingParams fields for requests that leave them out."""
 
 
 def model_source(settings: Settings) -> str:
@@ -87,6 +89,12 @@ def default_precision(settings: Settings, specs: list[VariantSpec]) -> str:
     return "full" if "full" in served else served[0]
 
 
+OFFLINE_DEFAULT_SAMPLING = {"repetition_penalty": 1.1}
+"""SmolLM2-135M repeats itself at low temperature ("Sunday\nSunday\n…", one sentence ten
+times); llama.cpp's classic default penalty stops that, and, unlike a frequency penalty,
+does not grow with an answer's length."""
+
+
 def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
     source = model_source(settings)
 
@@ -118,6 +126,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             lambda: sorted(offline_default.export_path(settings.cache_dir).glob("*.safetensors")),
             load_full,
             quality.get("full"),
+            OFFLINE_DEFAULT_SAMPLING,
         ),
         "int8": VariantSpec(
             source,
@@ -127,6 +136,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             lambda: _existing(offline_default.requantized_path(settings.cache_dir, "Q8_0")),
             load_gguf(q8_0, "Q8_0"),
             quality.get("int8"),
+            OFFLINE_DEFAULT_SAMPLING,
         ),
         "int4": VariantSpec(
             source,
@@ -136,6 +146,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             lambda: [shipped()],
             load_gguf(shipped, offline_default.SHIPPED_QUANT),
             quality.get("int4"),
+            OFFLINE_DEFAULT_SAMPLING,
         ),
     }
 

@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -61,10 +61,14 @@ class Engine:
         *,
         admission: Admission | None = None,
         default_max_tokens: int = 1024,
+        sampling_defaults: Mapping[str, float] | None = None,
     ) -> None:
         self._loader = loader
         self._admission = admission or Admission()
         self._default_max_tokens = default_max_tokens
+        self.sampling_defaults: Mapping[str, float] = sampling_defaults or {}
+        """SamplingParams fields for requests that leave them out (the model's own defaults,
+        as vLLM takes them from a model's generation config)."""
         self._runtime: Runtime | None = None
         self._status = Status(LoadState.LOADING, "waiting to start loading")
         self._reader = ImageReader()

@@ -159,8 +159,13 @@ async def chat_completions(
             429, str(error), code="queue_full", headers={"Retry-After": str(error.retry_after_s)}
         ) from None
     engine = await _ready_engine(request, body.model)
+    settings = _settings(request)
     return await chat.create_chat_completion(
-        body, engine, _speech(request), image_limits=_image_limits(_settings(request))
+        body,
+        engine,
+        _speech(request),
+        image_limits=_image_limits(settings),
+        reasoning_parser=settings.reasoning_parser,
     )
 
 
