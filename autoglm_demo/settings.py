@@ -93,7 +93,9 @@ class Settings:
         nargs="*",
     )
     max_request_mb: int = _option(64, "Largest request body accepted under /v1, in MiB.")
-    max_upload_mb: int = _option(20, "Page only: largest file a person may upload, in MB.")
+    max_upload_mb: int = _option(
+        20, "Page only: largest upload (the files sent together), in MiB."
+    )
     cors_origins: tuple[str, ...] = _option(
         (), "Browser origins allowed to call /v1 from other sites; none by default.", nargs="*"
     )
@@ -158,7 +160,8 @@ class Settings:
     page_auth: str | None = _option(
         None,
         "USER:PASSWORD that the page asks for before it shows anything (a login form). "
-        "Empty: the page is open. It does not guard /v1; --api-key does.",
+        "Empty: the page is open. Wrong passwords are throttled (5 a minute per address, "
+        "30 in all). It does not guard /v1; --api-key does.",
     )
     log_level: str = _option(
         "info", "Console log level.", choices=("debug", "info", "warning", "error")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autoglm_demo.qa.export import CSV_COLUMNS, InvalidExport, read_export, write_exports
+from autoglm_demo.qa.export import CSV_COLUMNS, InvalidExport, open_export, write_exports
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import Feedback, Rating, SessionRecord
 from autoglm_demo.qa.store import QaStore
@@ -68,14 +68,17 @@ def test_export_then_import_into_a_fresh_database_gives_the_same_turns(
     assert [p.suffix for p in (jsonl, table, archive)] == [".jsonl", ".csv", ".zip"]
 
     from_jsonl = QaStore(dbs.new())
-    imported, blobs = read_export(jsonl)
-    assert blobs == []  # JSONL carries references, not media
-    from_jsonl.add_session(imported, blobs)
+    with open_export(jsonl) as imported:
+        assert imported.media == ()  # JSONL carries references, not media
+        from_jsonl.add_session(imported.session, imported.blobs())
     assert from_jsonl.session(session.id) == session
     assert from_jsonl.blob(session.turns[0].images[0].sha256 or "") is None
 
     from_zip = QaStore(dbs.new())
-    from_zip.add_session(*read_export(archive))
+    with open_export(archive) as imported:
+        from_zip.add_session(imported.session, imported.blobs())
+        unpacked = imported.media[0].path
+    assert not unpacked.exists()  # the media was unpacked to a temporary folder, now gone
     assert from_zip.session(session.id) == session
     hashes = {
         ref.sha256
@@ -136,8 +139,8 @@ def test_files_that_are_not_exports_are_refused_with_where_and_why(tmp_path: Pat
     def refused(name: str, content: str | bytes) -> str:
         path = tmp_path / name
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
-        with pytest.raises(InvalidExport) as error:
-            read_export(path)
+        with pytest.raises(InvalidExport) as error, open_export(path):
+            pass
         return str(error.value)
 
     assert "empty" in refused("empty.jsonl", "\n\n")
@@ -162,10 +165,10 @@ def test_files_that_are_not_exports_are_refused_with_where_and_why(tmp_path: Pat
         for entry in original.infolist():
             data = original.read(entry)
             copy.writestr(entry, data + b"!" if entry.filename.startswith("media/") else data)
-    with pytest.raises(InvalidExport, match="does not match its sha256"):
-        read_export(tampered)
+    with pytest.raises(InvalidExport, match="does not match its sha256"), open_export(tampered):
+        pass
     no_session = tmp_path / "no-session.zip"
     with zipfile.ZipFile(no_session, "w") as empty:
         empty.writestr("notes.txt", "hello")
-    with pytest.raises(InvalidExport, match="no session.jsonl"):
-        read_export(no_session)
+    with pytest.raises(InvalidExport, match="no session.jsonl"), open_export(no_session):
+        pass

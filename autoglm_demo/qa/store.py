@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -119,18 +119,30 @@ class QaStore:
         """One finished turn, with the session it belongs to (created on its first turn)."""
         with self._writer.begin() as connection:
             _insert_missing(connection, schema.sessions, [_session_row(session)])
-            _insert_turn(connection, record, blobs)
+            _insert_blobs(connection, blobs)
+            _insert_turn(connection, record)
 
-    def add_session(self, session: SessionRecord, blobs: Sequence[Blob] = ()) -> None:
-        """A whole session at once (an import); refused if its id is already here."""
+    def add_session(self, session: SessionRecord, blobs: Iterable[Blob] = ()) -> None:
+        """A whole session at once (an import); refused if it or one of its turns is already
+        here. `blobs` is read one at a time: an import's media need not fit in memory."""
         with self._writer.begin() as connection:
             if connection.scalar(
                 select(schema.sessions.c.id).where(schema.sessions.c.id == session.id)
             ):
                 raise SessionExists(f"session {session.id} is already in the QA database")
+            turn_ids = [record.id for record in session.turns]
+            present = connection.scalar(
+                select(schema.turns.c.id).where(schema.turns.c.id.in_(turn_ids)).limit(1)
+            )
+            if present:
+                raise SessionExists(
+                    f"turn {present} of session {session.id} is already in the QA database "
+                    "(imported before as part of another session?)"
+                )
             connection.execute(insert(schema.sessions), [_session_row(session)])
+            _insert_blobs(connection, blobs)
             for record in session.turns:
-                _insert_turn(connection, record, blobs)
+                _insert_turn(connection, record)
 
     def set_feedback(self, turn_id: str, feedback: Feedback | None) -> None:
         """Rate a turn (replacing an earlier rating), or clear its feedback with None."""
@@ -282,12 +294,13 @@ def _insert_missing(connection: Connection, table: Any, rows: list[dict[str, Any
         connection.execute(statement, rows)
 
 
-def _insert_turn(connection: Connection, record: TurnRecord, blobs: Sequence[Blob]) -> None:
-    _insert_missing(
-        connection,
-        schema.media,
-        [{"sha256": b.sha256, "mime": b.mime, "size": len(b.data), "data": b.data} for b in blobs],
-    )
+def _insert_blobs(connection: Connection, blobs: Iterable[Blob]) -> None:
+    for b in blobs:  # one statement each: only one file's bytes are held at a time
+        row = {"sha256": b.sha256, "mime": b.mime, "size": len(b.data), "data": b.data}
+        _insert_missing(connection, schema.media, [row])
+
+
+def _insert_turn(connection: Connection, record: TurnRecord) -> None:
     connection.execute(insert(schema.turns), [_turn_row(record)])
     refs = [*record.images, *([record.audio] if record.audio else [])]
     if refs:

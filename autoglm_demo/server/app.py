@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from autoglm_demo.engine.pool import VariantPool
 from autoglm_demo.server.errors import install_error_handlers
-from autoglm_demo.server.limits import BodySizeLimit
+from autoglm_demo.server.limits import MIB, BodyCap, BodySizeLimit
 from autoglm_demo.server.routes import public_router, router
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech.service import Speech
@@ -38,7 +38,7 @@ def create_app(settings: Settings, pool: VariantPool, speech: Speech | None = No
     app.state.pool = pool
     app.state.speech = speech or Speech(settings)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_mb * 2**20)
+    app.add_middleware(BodySizeLimit, caps=[BodyCap("/v1", settings.max_request_mb * MIB)])
     if settings.cors_origins:  # off unless asked for: browsers elsewhere cannot call /v1
         app.add_middleware(
             CORSMiddleware,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import html
+import logging
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 import gradio as gr
 
 from autoglm_demo.client import BackendClient, ChatOptions
-from autoglm_demo.qa.export import InvalidExport, read_export, write_exports
+from autoglm_demo.qa.export import InvalidExport, open_export, write_exports
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import (
@@ -39,6 +41,8 @@ from autoglm_demo.ui.i18n import label, request_locale, text
 from autoglm_demo.ui.models import Catalogue
 from autoglm_demo.ui.qa_view import comparison_html, session_header, session_table, transcript
 from autoglm_demo.ui.view import turn_of_message
+
+log = logging.getLogger(__name__)
 
 
 def _any() -> tuple[Any, str]:
@@ -120,13 +124,17 @@ class QaPage:
             gr.Warning(text("qa_bad_date", locale))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         self.recorder.flush()  # so that what was just answered or rated is listed
-        models, precisions = self.store.facets()
+        try:
+            models, precisions = self.store.facets()
+            found = self.store.sessions(where)
+        except Exception as error:
+            raise gr.Error(failure("qa_search_failed", error, locale)) from None
         targets = [
             choice for family in catalogue.families() for choice in catalogue.variants(family)
         ]
         target_ids = [model_id for _, model_id in targets]
         return (
-            session_table(self.store.sessions(where), locale),
+            session_table(found, locale),
             gr.Dropdown(choices=[_any(), *[(m, m) for m in models]], value=model or ""),
             gr.Dropdown(choices=[_any(), *[(p, p) for p in precisions]], value=precision or ""),
             gr.Dropdown(
@@ -140,23 +148,26 @@ class QaPage:
         session_id = str(selected.row_value[-1])
         try:
             session = self.store.session(session_id)
-        except SessionNotFound as error:
-            gr.Warning(str(error))
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return (
-            session_id,
-            session_header(session, locale),
-            transcript(session, self.media, locale),
-            self._earlier_replay(session, locale),
-            None,
-        )
+            return (
+                session_id,
+                session_header(session, locale),
+                transcript(session, self.media, locale),
+                self._earlier_replay(session, locale),
+                None,
+            )
+        except Exception as error:
+            raise gr.Error(failure("qa_open_failed", error, locale)) from None
 
     def export(self, session_id: str | None, request: gr.Request) -> list[str] | None:
+        locale = request_locale(request)
         if not session_id:
-            gr.Warning(text("qa_open_first", request_locale(request)))
+            gr.Warning(text("qa_open_first", locale))
             return None
-        session = self.store.session(session_id)
-        files = write_exports(session, self.exports / new_id(), self.store.blob)
+        try:
+            session = self.store.session(session_id)
+            files = write_exports(session, self.exports / new_id(), self.store.blob)
+        except Exception as error:
+            raise gr.Error(failure("qa_export_failed", error, locale)) from None
         return [str(path) for path in files]
 
     def import_file(self, path: str | None, request: gr.Request) -> None:
@@ -165,13 +176,17 @@ class QaPage:
             return None
         locale = request_locale(request)
         try:
-            session, blobs = read_export(Path(path))
-            self.store.add_session(session, blobs)
-        except (InvalidExport, QaStoreError) as error:
-            gr.Warning(f"{text('qa_import_failed', locale)}: {error}")
+            with open_export(Path(path)) as imported:
+                self.store.add_session(imported.session, imported.blobs())
+        except Exception as error:
+            gr.Warning(failure("qa_import_failed", error, locale))
             return None
+        session = imported.session
         gr.Info(
-            f"{text('qa_imported', locale)}: {session.title or session.id} ({len(session.turns)})"
+            html.escape(
+                f"{text('qa_imported', locale)}: {session.title or session.id} "
+                f"({len(session.turns)})"
+            )
         )
         return None
 
@@ -187,7 +202,10 @@ class QaPage:
         if not target:
             gr.Warning(text("qa_no_target", locale))
             return
-        original = await asyncio.to_thread(self.store.session, session_id)
+        try:
+            original = await asyncio.to_thread(self.store.session, session_id)
+        except Exception as error:
+            raise gr.Error(failure("qa_open_failed", error, locale)) from None
         template = Request(
             model=target,
             precision=catalogue.precision(target),
@@ -218,6 +236,19 @@ class QaPage:
         return comparison_html(
             pair(original, session), _answered_by(original), _answered_by(session), locale
         )
+
+
+def failure(action: str, error: Exception, locale: str) -> str:
+    """What a person is shown when `action` (a text key) failed. A bad file or a session
+    already there is theirs to fix, so its reason is shown. Anything else (the database, the
+    disk) is told in plain words, and its details go to the server log only: they hold SQL
+    with its parameters and server paths. Toasts render HTML, so the text is escaped."""
+    if isinstance(error, (InvalidExport, QaStoreError)):
+        shown = f"{text(action, locale)}: {error}"
+    else:
+        log.error("QA tab: %s failed", action, exc_info=error)
+        shown = f"{text(action, locale)}. {text('qa_try_again', locale)}"
+    return html.escape(shown)
 
 
 def _day(value: str | None) -> date | None:
