@@ -126,6 +126,12 @@ class Settings:
         None, "Language of speech input as an ISO-639-1 code (en, zh). Empty: detect it."
     )
     max_audio_seconds: int = _option(300, "Longest audio accepted for transcription, in seconds.")
+    system_prompt_file: str | None = _option(
+        None,
+        "Page: a UTF-8 text file to start the system prompt with, in phone-agent mode; e.g. "
+        "the official prompt of zai-org/Open-AutoGLM (phone_agent/config/prompts_zh.py or "
+        "prompts_en.py), saved as text. Empty: the page's own preset.",
+    )
     voice_review: bool = _option(
         False,
         "Page: put the transcript of a recording into the input box for editing, instead of "

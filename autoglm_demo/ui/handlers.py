@@ -29,8 +29,8 @@ from autoglm_demo.client import (
     ReasoningReset,
     UsageReport,
 )
-from autoglm_demo.ui.actions import parse_actions
-from autoglm_demo.ui.conversation import Status, Turn, request_messages
+from autoglm_demo.ui.actions import check_answer
+from autoglm_demo.ui.conversation import Status, Turn, request_messages, sample_messages
 from autoglm_demo.ui.metrics import Stopwatch
 from autoglm_demo.ui.models import Catalogue
 from autoglm_demo.ui.overlay import save_overlay
@@ -50,6 +50,10 @@ class Request:
     weight_bytes: int | None = None
     reasoning_model: bool = False
     """The model thinks first: a tag-less reply is split at its first action."""
+    agent: bool = False
+    """Phone-agent mode: the official agent's message shape (see `phone_agent`)."""
+    current_app: str | None = None
+    """Agent mode: the app on screen, named in the question's screen-info line."""
 
 
 def accept_input(turns: list[Turn], message: dict[str, Any] | None, audio: str | None) -> bool:
@@ -117,12 +121,14 @@ async def stream_answer(
         return
     turn = turns[-1]
     turn.status = Status.STREAMING
+    if request.agent:
+        turn.current_app = (request.current_app or "").strip() or None
     yield turns
     clock = Stopwatch()
     usage: tuple[int, int] | None = None
     last_render = 0.0
     try:
-        messages = request_messages(turns, request.system_prompt)
+        messages = request_messages(turns, request.system_prompt, agent=request.agent)
         events = client.stream_chat(
             request.model, messages, request.options, reasoning_model=request.reasoning_model
         )
@@ -173,13 +179,30 @@ def _apply(
 
 
 def _overlay(turn: Turn, overlay_dir: Path) -> str | None:
-    """The turn's last screenshot with the answer's actions drawn on it, if both exist."""
-    actions = parse_actions(turn.answer)
-    if not actions or not turn.images:
+    """The turn's last screenshot with the answer's action drawn on it, if the answer is
+    a valid action (the badge's verdict: a malformed one is not drawn) and there is one."""
+    verdict = check_answer(turn.answer)
+    if verdict.action is None or not turn.images:
         return None
     overlay_dir.mkdir(parents=True, exist_ok=True)
     target = overlay_dir / f"actions-{uuid.uuid4().hex}.png"
-    return str(save_overlay(turn.images[-1], actions, target))
+    return str(save_overlay(turn.images[-1], [verdict.action], target))
+
+
+def export_last_turn(
+    turns: list[Turn], system_prompt: str, agent: bool, folder: Path
+) -> Path | None:
+    """The request that answered the last answered turn, written as `sample_messages.json`
+    (Open-AutoGLM's scripts/check_deployment_*.py --messages-file); None when none is."""
+    answered = [i for i, turn in enumerate(turns) if turn.in_context]
+    if not answered:
+        return None
+    target = folder / uuid.uuid4().hex / "sample_messages.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(
+        sample_messages(turns[: answered[-1] + 1], system_prompt, agent=agent), encoding="utf-8"
+    )
+    return target
 
 
 async def fetch_catalogue(client: BackendClient) -> tuple[Catalogue, str | None]:

@@ -7,10 +7,12 @@ build the options, render turns); the logic itself lives in `handlers` and `view
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from autoglm_demo import phone_agent
 from autoglm_demo.client import BackendClient, ChatOptions, TranscriptionFailed
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.settings import Settings
@@ -50,6 +52,7 @@ class Page:
         self.recorder = recorder
         # Overlays go to the temp folder, which Gradio serves files from without extra setup.
         self.overlay_dir = private_upload_dir() / "overlays"
+        self.export_dir = private_upload_dir() / "exports"
 
     def submit(
         self, turns: list[Turn], message: dict[str, Any] | None, audio: str | None, request: gr.Request
@@ -93,6 +96,8 @@ class Page:
         top_p: float,
         max_tokens: float,
         system_prompt: str,
+        agent: bool,
+        current_app: str,
         qa_session: QaSession,
         recording: bool,
         request: gr.Request,
@@ -109,6 +114,8 @@ class Page:
             options,
             catalogue.weight_bytes(model),
             reasoning_model=catalogue.reasoning(model),
+            agent=agent,
+            current_app=current_app,
         )
         def record(finished: list[Turn]) -> None:
             self.recorder.record(qa_session, finished, settings)
@@ -131,6 +138,8 @@ class Page:
         top_p: float,
         max_tokens: float,
         system_prompt: str,
+        agent: bool,
+        current_app: str,
         qa_session: QaSession,
         recording: bool,
         request: gr.Request,
@@ -145,10 +154,32 @@ class Page:
         if turns and turns[-1].status is Status.WAITING:
             answers = self.answer(
                 turns, catalogue, model, thinking, temperature, top_p, max_tokens, system_prompt,
-                qa_session, recording, request,
+                agent, current_app, qa_session, recording, request,
             )
             async for chat in answers:
                 yield turns, chat, gr.skip(), gr.skip()
+
+    def preset(self, agent: bool, language: str) -> Any:
+        """Agent mode on: the system prompt becomes the preset, dated today."""
+        return phone_agent.preset_prompt(language) if agent else gr.skip()
+
+    def load_prompt(self, path: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """A system prompt file (such as the official one): its text, in agent mode."""
+        if not path:
+            return gr.skip(), gr.skip()
+        try:
+            return read_prompt_file(path), True
+        except (OSError, UnicodeDecodeError) as error:
+            gr.Warning(f"{text('system_prompt_file', request_locale(request))}: {error}")
+            return gr.skip(), gr.skip()
+
+    def export(self, turns: list[Turn], system_prompt: str, agent: bool, request: gr.Request) -> Any:
+        """The last answered turn's request as Open-AutoGLM's `sample_messages` JSON file."""
+        exported = handlers.export_last_turn(turns, system_prompt, agent, self.export_dir)
+        if exported is None:
+            gr.Warning(text("nothing_to_export", request_locale(request)))
+            return gr.skip()
+        return gr.File(value=str(exported), visible=True)
 
     def show(self, turns: list[Turn], request: gr.Request) -> list[dict[str, Any]]:
         return render(turns, request_locale(request))
@@ -195,6 +226,11 @@ class Page:
         return gr.Radio(choices=variants, value=catalogue.default_variant(family)), info
 
 
+def read_prompt_file(path: str | Path) -> str:
+    """A system prompt file's text, verbatim but for surrounding blank lines."""
+    return Path(path).read_text(encoding="utf-8").strip()
+
+
 def _variants_info(catalogue: Catalogue, family: str | None, locale: str) -> str:
     """The family's variants with their memory and quality, and why the default is picked."""
     table = catalogue.variant_table(family)
@@ -205,6 +241,7 @@ def build_demo(
     client: BackendClient, settings: Settings, voice: VoiceInput, recorder: Recorder
 ) -> gr.Blocks:
     page = Page(client, settings.primary_model_name, voice, recorder)
+    prompt_file = settings.system_prompt_file
     qa_page = QaPage(recorder, client, private_upload_dir())
     with gr.Blocks(title="AutoGLM-Phone-9B demo") as demo:
         turns = gr.State([], delete_callback=forget_session)
@@ -257,7 +294,29 @@ def build_demo(
                             temperature = gr.Slider(0, 2, value=0.7, step=0.05, label=label("temperature"))
                             top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label=label("top_p"))
                             max_tokens = gr.Slider(16, 8192, value=1024, step=16, label=label("max_tokens"), elem_id="max-tokens")
-                            system_prompt = gr.Textbox(label=label("system_prompt"), lines=3)
+                            system_prompt = gr.Textbox(
+                                label=label("system_prompt"), lines=3, elem_id="system-prompt",
+                                value=read_prompt_file(prompt_file) if prompt_file else "",
+                            )
+                        with gr.Accordion(label("agent_mode"), open=True):
+                            agent = gr.Checkbox(
+                                label=label("agent_mode"), info=label("agent_mode_info"),
+                                value=bool(prompt_file), elem_id="agent-mode",
+                            )
+                            agent_language = gr.Radio(
+                                list(phone_agent.PRESET_LANGUAGES), value="zh",
+                                label=label("agent_language"), elem_id="agent-language",
+                            )
+                            current_app = gr.Textbox(label=label("current_app"), elem_id="current-app")
+                            prompt_upload = gr.File(
+                                label=label("system_prompt_file"), file_types=[".txt", ".md"],
+                                type="filepath", elem_id="system-prompt-file",
+                            )
+                            export = gr.Button(label("export_turn"), size="sm", elem_id="export-turn")
+                            exported = gr.File(
+                                label=label("export_file"), visible=False, interactive=False,
+                                elem_id="exported-turn",
+                            )
                         backend = gr.Markdown(elem_classes=["backend-status"], elem_id="backend-status")
 
             with gr.Tab(label("tab_compare"), id="compare"):
@@ -278,8 +337,12 @@ def build_demo(
 
         answer_inputs = [
             turns, catalogue, precision, thinking, temperature, top_p, max_tokens, system_prompt,
-            qa_session, recording,
+            agent, current_app, qa_session, recording,
         ]
+        agent.input(page.preset, [agent, agent_language], [system_prompt])
+        agent_language.input(page.preset, [agent, agent_language], [system_prompt])
+        prompt_upload.upload(page.load_prompt, [prompt_upload], [system_prompt, agent])
+        export.click(page.export, [turns, system_prompt, agent], [exported])
 
         def then_answer(event: gr.events.Dependency) -> gr.events.Dependency:
             """Stream the answer after `event`; re-render once it ends, even when stopped."""
