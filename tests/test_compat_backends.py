@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shutil
+from datetime import date
+from pathlib import Path
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -41,6 +45,7 @@ from autoglm_demo.ui import build_page_app
 from tests.conftest import free_port, serve_app
 # The page is driven like test_browser.py drives it, with its fixtures (browser, playwright).
 from tests.browser import open_page, send
+from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
 
 MODEL = "autoglm-phone-9b"
 REASONING = "The user wants to search. The search box is at the top of the screen."
@@ -117,6 +122,7 @@ def _turn(engine: EngineFormat, crash: bool, include_usage: bool) -> Iterator[di
 
 def engine_app(engine: EngineFormat) -> FastAPI:
     app = FastAPI()
+    app.state.requests = []  # every chat request body, for tests of what the page sends
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -131,6 +137,7 @@ def engine_app(engine: EngineFormat) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
         body = await request.json()
+        app.state.requests.append(body)
         if body["model"] != MODEL:
             detail = {"message": f"The model `{body['model']}` does not exist.",
                       "type": "NotFoundError", "param": "model", "code": 404}
@@ -144,10 +151,15 @@ def engine_app(engine: EngineFormat) -> FastAPI:
 
 
 @pytest.fixture(scope="module")
-def engines() -> Iterator[dict[str, str]]:
+def engine_apps() -> dict[str, FastAPI]:
+    return {e.name: engine_app(e) for e in ENGINES}
+
+
+@pytest.fixture(scope="module")
+def engines(engine_apps: dict[str, FastAPI]) -> Iterator[dict[str, str]]:
     """Engine name → its /v1 URL, all served on loopback for the module."""
     with ExitStack() as stack:
-        yield {e.name: stack.enter_context(serve_app(engine_app(e))) + "/v1" for e in ENGINES}
+        yield {name: stack.enter_context(serve_app(app)) + "/v1" for name, app in engine_apps.items()}
 
 
 def run_turn(
@@ -234,3 +246,69 @@ def test_page_renders_reasoning_and_answer_from_tags_in_content(
         expect(chat.get_by_text(REASONING)).to_be_visible()
         expect(chat).not_to_contain_text("<think>")
         page.close()
+
+
+@pytest.mark.slow
+def test_page_against_the_official_vllm_format(browser: Browser, engines: dict[str, str]) -> None:
+    """Trace and action together in content, no tags, no reasoning field, a card with no
+    reasoning flag: the Reasoning block gets the trace, the answer only the action, and
+    the action is drawn."""
+    port = free_port()
+    settings = Settings(backend_url=engines["vllm-official"], port=port, log_level="warning")
+    with serve_app(build_page_app(settings), port=port, ready_path=None) as url:
+        page = open_page(browser, url)
+        send(page, "Where is the search box?", [EXAMPLE_SCREENSHOT])
+        chat = page.locator("#chatbot")
+        expect(chat).to_contain_text("valid action", timeout=30_000)
+        reasoning = chat.get_by_text("Reasoning")
+        expect(reasoning).to_be_visible()
+        if not chat.get_by_text(REASONING).is_visible():
+            reasoning.click()  # a finished trace is collapsed
+        expect(chat.get_by_text(REASONING)).to_be_visible()
+        # The answer's paragraph holds the action alone, and the trace appears once only.
+        expect(chat.get_by_text(ANSWER, exact=True)).to_be_visible()
+        expect(chat.get_by_text(REASONING)).to_have_count(1)
+        # The question's screenshot and the overlay with the tap drawn on it.
+        expect(chat.locator("img")).to_have_count(2)
+        page.close()
+
+
+@pytest.mark.slow
+def test_agent_mode_on_the_wire(
+    browser: Browser, engines: dict[str, str], engine_apps: dict[str, FastAPI], tmp_path: Path
+) -> None:
+    """The preset prompt and the screen-info line reach the backend, and the second
+    request carries only the latest screenshot, with the first answer in its tags."""
+    port = free_port()
+    sent = engine_apps["vllm-official"].state.requests
+    settings = Settings(backend_url=engines["vllm-official"], port=port, log_level="warning")
+    with serve_app(build_page_app(settings), port=port, ready_path=None) as url:
+        page = open_page(browser, url)
+        page.locator("#agent-language").get_by_text("en", exact=True).click()
+        page.locator("#agent-mode input[type=checkbox]").check()
+        expect(page.locator("#system-prompt textarea")).to_have_value(re.compile("Android phone"))
+        page.locator("#current-app textarea").fill("Settings")
+        sent.clear()
+        send(page, "Open the Wi-Fi settings.", [EXAMPLE_SCREENSHOT])
+        chat = page.locator("#chatbot")
+        expect(chat.get_by_text("valid action")).to_have_count(1, timeout=30_000)
+        next_screen = tmp_path / "next-screen.png"  # the screen after the first action
+        shutil.copy(EXAMPLE_SCREENSHOT, next_screen)
+        send(page, "", [next_screen])
+        expect(chat.get_by_text("valid action")).to_have_count(2, timeout=30_000)
+        page.close()
+    first, second = sent
+    system = second["messages"][0]
+    assert system["role"] == "system"
+    assert 'do(action="Tap", element=[x,y])' in system["content"]
+    assert date.today().strftime("%Y-%m-%d") in system["content"]
+    assert first["messages"][-1]["content"][-1]["text"] == (
+        'Open the Wi-Fi settings.\n\n{"current_app": "Settings"}'
+    )
+    roles = [m["role"] for m in second["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+    earlier, reply, latest = second["messages"][1:]
+    assert [p["type"] for p in earlier["content"]] == ["text"]
+    assert reply["content"] == f"<think>{REASONING}</think><answer>{ANSWER}</answer>"
+    assert [p["type"] for p in latest["content"]] == ["image_url", "text"]
+    assert latest["content"][1]["text"] == '** Screen Info **\n\n{"current_app": "Settings"}'
