@@ -8,6 +8,7 @@ from __future__ import annotations
 import uvicorn
 
 from autoglm_demo.cli import configure_logging
+from autoglm_demo.server.deadlines import uvicorn_options
 from autoglm_demo.settings import parse_settings
 from autoglm_demo.ui import build_page_app
 
@@ -16,7 +17,11 @@ def main() -> None:
     settings = parse_settings(port=7860)
     configure_logging(settings.log_level)
     uvicorn.run(
-        build_page_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        build_page_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        **uvicorn_options(settings.read_timeout),
     )
 
 

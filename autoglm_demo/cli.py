@@ -14,6 +14,7 @@ from autoglm_demo.engine.catalogue import VariantSpec, default_precision, varian
 from autoglm_demo.engine.engine import Engine
 from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.server.app import create_app
+from autoglm_demo.server.deadlines import uvicorn_options
 from autoglm_demo.settings import Settings
 
 
@@ -39,7 +40,6 @@ def build_pool(settings: Settings) -> VariantPool:
     def make_engine(spec: VariantSpec) -> Engine:
         return Engine(
             spec.load,
-            admission=admission,
             default_max_tokens=settings.default_max_tokens,
             sampling_defaults=spec.sampling_defaults,
         )
@@ -57,7 +57,13 @@ def build_pool(settings: Settings) -> VariantPool:
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
     app = create_app(settings, build_pool(settings))
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        **uvicorn_options(settings.read_timeout),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -93,6 +93,14 @@ class Settings:
         nargs="*",
     )
     max_request_mb: int = _option(64, "Largest request body accepted under /v1, in MiB.")
+    image_url_timeout: int = _option(
+        20, "Seconds fetching one image URL may take in all, redirects included."
+    )
+    read_timeout: int = _option(
+        60,
+        "Seconds a client may take to send a request's headers, and again its body; a slower "
+        "one is disconnected (headers) or gets 408 (body).",
+    )
     max_upload_mb: int = _option(
         20, "Page only: largest upload (the files sent together), in MiB."
     )

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from autoglm_demo.cli import build_pool
+from autoglm_demo.engine.admission import Admission
 from autoglm_demo.engine.engine import Engine, LoadState
 from autoglm_demo.engine.offline_default import exported_model_dir
 from autoglm_demo.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
@@ -115,7 +116,8 @@ async def timed_engine(engine: Engine, prompt: str, max_tokens: int) -> StreamTi
     # The template arguments the server derives from a request that sets no flags.
     prepared = await engine.prepare([ChatMessage("user", prompt)], {"enable_thinking": True})
     params = SamplingParams(max_tokens=max_tokens, temperature=0)
-    async for event in engine.generate(prepared, params):
+    # The bench is the engine's only user, so a fresh admission always has room.
+    async for event in engine.generate(prepared, params, Admission().enter()):
         if isinstance(event, TextDelta):
             last = time.perf_counter() - started
             first = last if first is None else first

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,17 +37,24 @@ def free_port() -> int:
 
 @contextmanager
 def serve_app(
-    app: FastAPI, *, port: int | None = None, ready_path: str | None = "/health"
+    app: FastAPI,
+    *,
+    port: int | None = None,
+    ready_path: str | None = "/health",
+    **uvicorn_options: Any,
 ) -> Iterator[str]:
     """Run `app` with uvicorn on loopback (a free port unless given); yields its base URL.
 
-    With `ready_path`, waits (bounded) until that path answers 200.
+    With `ready_path`, waits (bounded) until that path answers 200. `uvicorn_options` go
+    to uvicorn.Config, as the entry points pass theirs.
     """
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port or 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on", **uvicorn_options)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

@@ -55,6 +55,19 @@ def test_v1_is_open_without_a_key_setting() -> None:
     assert api(Settings()).get("/v1/models").status_code == 200
 
 
+def test_the_api_schema_needs_the_key_and_the_docs_pages_are_off_with_one() -> None:
+    client = api(Settings(api_key=KEY))
+    refused = client.get("/openapi.json")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+    schema = client.get("/openapi.json", headers={"Authorization": f"Bearer {KEY}"})
+    assert "/v1/chat/completions" in schema.json()["paths"]
+    assert client.get("/docs").status_code == 404
+    assert client.get("/redoc").status_code == 404
+    open_client = api(Settings())
+    assert open_client.get("/docs").status_code == 200
+    assert "/v1/chat/completions" in open_client.get("/openapi.json").json()["paths"]
+
+
 @pytest.fixture
 def keyed_page(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from PIL import Image
 
 from tests.conftest import app_for, free_port, serve_app
+
+URL_TIMEOUT_S = 2
 
 
 def image_host() -> FastAPI:
@@ -42,13 +46,27 @@ def image_host() -> FastAPI:
     def huge() -> Response:
         return Response(b"\0" * (3 * 2**20), media_type="image/png")
 
+    @app.get("/drip")
+    def drip() -> StreamingResponse:
+        async def one_byte_a_while() -> AsyncIterator[bytes]:
+            for byte in buffer.getvalue():  # each read well within the per-read timeout
+                yield bytes([byte])
+                await asyncio.sleep(0.5)
+
+        return StreamingResponse(one_byte_a_while(), media_type="image/png")
+
     return app
 
 
 @pytest.fixture(scope="module")
 def urls(tiny_llama_dir: Path) -> Iterator[tuple[str, str]]:
     with serve_app(image_host()) as pictures:
-        chat = app_for(tiny_llama_dir, image_url_hosts=("127.0.0.1",), max_request_mb=2)
+        chat = app_for(
+            tiny_llama_dir,
+            image_url_hosts=("127.0.0.1",),
+            max_request_mb=2,
+            image_url_timeout=URL_TIMEOUT_S,
+        )
         with serve_app(chat) as api:
             yield api, pictures
 
@@ -100,3 +118,22 @@ def test_without_an_allow_list_no_url_is_fetched(tiny_llama_dir: Path, urls: tup
         response = ask(api, f"{pictures}/shot.png")
     assert response.status_code == 400
     assert "only data: URIs" in response.json()["error"]["message"]
+
+
+def test_a_host_that_drips_bytes_meets_the_overall_deadline(urls: tuple[str, str]) -> None:
+    api, pictures = urls
+    started = time.monotonic()
+    response = ask(api, f"{pictures}/drip")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 400
+    assert f"took longer than {URL_TIMEOUT_S} s" in response.json()["error"]["message"]
+    assert elapsed < URL_TIMEOUT_S + 5  # at most one more read past the deadline
+
+
+@pytest.mark.parametrize("control", ["\x01", "\n", "\x00", "\x7f"])
+def test_a_control_character_in_the_url_is_a_400(urls: tuple[str, str], control: str) -> None:
+    api, pictures = urls
+    host, port = pictures.removeprefix("http://").split(":")
+    response = ask(api, f"http://{host[:4]}{control}{host[4:]}:{port}/shot.png")
+    assert response.status_code == 400, response.text
+    assert "not a valid URL" in response.json()["error"]["message"]

@@ -1,8 +1,8 @@
 """The engine the server talks to for one model variant: its loading state and its streams.
 
 Runtimes are blocking and run one generation at a time. This class owns the bridge to
-asyncio: requests wait their turn (`Admission`, shared by all variants), each generation
-runs on its own thread, events are handed to the event loop as they are produced, and a
+asyncio: each request waits its turn with the admission ticket it was given on arrival
+(`Admission`, shared by all variants), each generation runs on its own thread, events are handed to the event loop as they are produced, and a
 consumer that goes away (a client that disconnects) cancels its generation and frees the
 slot for the next one.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from autoglm_demo.engine.admission import Admission
+from autoglm_demo.engine.admission import Ticket
 from autoglm_demo.engine.ocr import ImageReader
 from autoglm_demo.engine.stops import StopMatcher
 from autoglm_demo.engine.types import (
@@ -59,12 +59,10 @@ class Engine:
         self,
         loader: Loader,
         *,
-        admission: Admission | None = None,
         default_max_tokens: int = 1024,
         sampling_defaults: Mapping[str, float] | None = None,
     ) -> None:
         self._loader = loader
-        self._admission = admission or Admission()
         self._default_max_tokens = default_max_tokens
         self.sampling_defaults: Mapping[str, float] = sampling_defaults or {}
         """SamplingParams fields for requests that leave them out (the model's own defaults,
@@ -140,14 +138,15 @@ class Engine:
         return params
 
     async def generate(
-        self, prompt: PreparedPrompt, params: SamplingParams
+        self, prompt: PreparedPrompt, params: SamplingParams, ticket: Ticket
     ) -> AsyncIterator[GenerationEvent]:
-        """Stream one generation; closing the iterator early cancels it."""
+        """Stream one generation once `ticket` gets a slot; closing the iterator early
+        cancels it."""
         runtime = self.runtime
         params = self.plan(prompt, params)
         self.streams += 1
         try:
-            await self._admission.acquire()
+            await ticket.acquire_slot()
         except BaseException:
             self.streams -= 1
             raise
@@ -171,7 +170,7 @@ class Engine:
                 deliver(lambda failure=error: events.put_nowait(failure))
             finally:
                 # The slot frees only when compute has really stopped.
-                deliver(lambda: self._release(started))
+                deliver(lambda: self._release(ticket, started))
 
         threading.Thread(target=produce, name="generation", daemon=True).start()
         stops = StopMatcher(params.stop)
@@ -193,6 +192,6 @@ class Engine:
         finally:
             cancel.set()
 
-    def _release(self, started: float) -> None:
+    def _release(self, ticket: Ticket, started: float) -> None:
         self.streams -= 1
-        self._admission.release(started)
+        ticket.release_slot(started)

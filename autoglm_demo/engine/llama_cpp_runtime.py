@@ -22,10 +22,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from transformers.utils.chat_template_utils import render_jinja_template
 
 from autoglm_demo.engine.types import (
     ChatMessage,
+    ChatTemplateError,
     ContextLengthExceeded,
     Finished,
     GenerationEvent,
@@ -96,14 +98,17 @@ class LlamaCppRuntime:
     def prepare(
         self, messages: list[ChatMessage], template_kwargs: dict[str, Any]
     ) -> PreparedPrompt:
-        rendered, _ = render_jinja_template(
-            conversations=[[{"role": m.role, "content": m.text} for m in messages]],
-            chat_template=self._template,
-            add_generation_prompt=True,
-            bos_token=self._bos,
-            eos_token=self._eos,
-            **template_kwargs,
-        )
+        try:
+            rendered, _ = render_jinja_template(
+                conversations=[[{"role": m.role, "content": m.text} for m in messages]],
+                chat_template=self._template,
+                add_generation_prompt=True,
+                bos_token=self._bos,
+                eos_token=self._eos,
+                **template_kwargs,
+            )
+        except jinja2.TemplateError as error:  # the template's own raise_exception, too
+            raise ChatTemplateError(str(error)) from None
         text = rendered[0]
         ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         if len(ids) >= self.info.context_length:

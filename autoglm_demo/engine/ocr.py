@@ -3,6 +3,13 @@
 rapidocr-onnxruntime ships its detection and recognition models inside the wheel, so this
 works offline. The text is labelled as OCR output so the model (and a person reading the
 prompt) knows it did not see the picture itself.
+
+rapidocr's own resizing makes the cost of an odd-shaped image explode: it stretches the
+short side of a thin strip to 30 px and then pads it to a quarter of its (now much longer)
+long side, so a 2000x8 PNG became a 7488x1872 detection input (15 s, 2.5 GB). So every
+image is first brought to the shape rapidocr handles best: its longer side at most
+`OCR_MAX_SIDE`, which rapidocr would scale it to anyway, and padded with white to at most
+`OCR_MAX_ASPECT` to one. The detector then never sees more than about 4 megapixels.
 """
 
 from __future__ import annotations
@@ -11,9 +18,25 @@ import threading
 from functools import cached_property
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from autoglm_demo.engine.types import ChatMessage
+
+OCR_MAX_SIDE = 2000  # rapidocr's own max_side_len
+OCR_MAX_ASPECT = 4
+
+
+def ocr_ready(image: Image.Image) -> Image.Image:
+    """`image` in RGB, scaled and padded to a shape whose OCR cost is bounded."""
+    image = image.convert("RGB")
+    image.thumbnail((OCR_MAX_SIDE, OCR_MAX_SIDE), Image.Resampling.LANCZOS)
+    width, height = image.size
+    short = -(-max(width, height) // OCR_MAX_ASPECT)  # ceiling division
+    if min(width, height) >= short:
+        return image
+    size = (max(width, short), max(height, short))
+    # Text sits at the top or left, where a person reads first; the padding goes after it.
+    return ImageOps.pad(image, size, color="white", centering=(0, 0))
 
 
 class ImageReader:
@@ -29,8 +52,9 @@ class ImageReader:
         return RapidOCR()
 
     def read(self, image: Image.Image) -> str:
+        pixels = np.asarray(ocr_ready(image))
         with self._lock:
-            result, _ = self._ocr(np.asarray(image.convert("RGB")))
+            result, _ = self._ocr(pixels)
         lines = sorted(result or [], key=lambda line: (line[0][0][1], line[0][0][0]))
         return "\n".join(text for _box, text, _score in lines)
 

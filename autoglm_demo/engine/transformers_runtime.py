@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
+import jinja2
 import torch
 from transformers import (
     AutoConfig,
@@ -44,6 +45,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_
 from autoglm_demo.engine.detokenize import IncrementalDecoder
 from autoglm_demo.engine.types import (
     ChatMessage,
+    ChatTemplateError,
     ContextLengthExceeded,
     Finished,
     GenerationEvent,
@@ -201,14 +203,17 @@ class TransformersRuntime:
         self, messages: list[ChatMessage], template_kwargs: dict[str, Any]
     ) -> PreparedPrompt:
         renderer = self._processor or self.tokenizer
-        inputs = renderer.apply_chat_template(
-            self._template_messages(messages),
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=True,
-            return_tensors="pt",
-            **template_kwargs,
-        )
+        try:
+            inputs = renderer.apply_chat_template(
+                self._template_messages(messages),
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=True,
+                return_tensors="pt",
+                **template_kwargs,
+            )
+        except jinja2.TemplateError as error:  # the template's own raise_exception, too
+            raise ChatTemplateError(str(error)) from None
         ids = inputs["input_ids"][0]
         prompt_tokens = int(ids.shape[0])
         if prompt_tokens >= self.info.context_length:

@@ -86,6 +86,10 @@ class ContextLengthExceeded(ValueError):
     """The prompt plus the requested completion does not fit in the model's context."""
 
 
+class ChatTemplateError(ValueError):
+    """The model's chat template refused the conversation or its template arguments."""
+
+
 class Runtime(Protocol):
     """One loaded model. The server only ever sees this interface.
 

@@ -1,7 +1,8 @@
 """The optional API key on /v1: a Bearer token, checked in constant time.
 
-Only /v1 is guarded; /health stays open so load balancers and Docker's healthcheck need no
-key. The page's own client sends the same key, so setting it never locks the page out.
+Only /v1 (and, with a key, the API's OpenAPI schema) is guarded; /health stays open so load
+balancers and Docker's healthcheck need no key. The page's own client sends the same key,
+so setting it never locks the page out.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from autoglm_demo.server.errors import APIError
 
@@ -18,19 +20,24 @@ from autoglm_demo.server.errors import APIError
 _bearer = HTTPBearer(auto_error=False, description="The server's --api-key, when it has one.")
 
 
-def require_api_key(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    expected: str | None = request.app.state.settings.api_key
+def check_key(expected: str | None, authorization: str | None) -> None:
+    """Raise the 401 unless `authorization` is `Bearer <expected>` (or no key is set)."""
     if not expected:
         return
-    given = credentials.credentials if credentials else ""
+    scheme, given = get_authorization_scheme_param(authorization)
     # compare_digest: its time does not tell how much of a guess was right. On bytes,
     # because it refuses str with non-ASCII characters, which a header can carry.
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
         raise APIError(
             401,
             "Missing or incorrect API key. Send it as 'Authorization: Bearer KEY'.",
             code="invalid_api_key",
         )
+
+
+def require_api_key(
+    request: Request,
+    # Declared so the OpenAPI schema shows the scheme; the header is read by check_key.
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    check_key(request.app.state.settings.api_key, request.headers.get("authorization"))

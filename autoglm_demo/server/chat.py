@@ -24,8 +24,10 @@ from typing import Literal
 
 from fastapi.responses import StreamingResponse
 
+from autoglm_demo.engine.admission import Ticket
 from autoglm_demo.engine.engine import Engine
 from autoglm_demo.engine.types import (
+    ChatTemplateError,
     ContextLengthExceeded,
     Finished,
     PreparedPrompt,
@@ -64,6 +66,7 @@ class _Turn:
     prompt: PreparedPrompt
     params: SamplingParams
     transcripts: list[InputTranscript]
+    ticket: Ticket
     reasoning_parser: ReasoningParser = "glm45"
 
     @property
@@ -75,11 +78,12 @@ async def create_chat_completion(
     request: ChatCompletionRequest,
     engine: Engine,
     speech: Speech,
+    ticket: Ticket,
     *,
     image_limits: ImageLimits,
     reasoning_parser: ReasoningParser = "glm45",
 ) -> ChatCompletion | StreamingResponse:
-    turn = await _validate(request, engine, speech, image_limits=image_limits)
+    turn = await _validate(request, engine, speech, ticket, image_limits=image_limits)
     turn = dataclasses.replace(turn, reasoning_parser=reasoning_parser)
     if request.stream:
         return StreamingResponse(
@@ -91,7 +95,12 @@ async def create_chat_completion(
 
 
 async def _validate(
-    request: ChatCompletionRequest, engine: Engine, speech: Speech, *, image_limits: ImageLimits
+    request: ChatCompletionRequest,
+    engine: Engine,
+    speech: Speech,
+    ticket: Ticket,
+    *,
+    image_limits: ImageLimits,
 ) -> _Turn:
     """Everything that can be refused is refused here, before a stream starts."""
     transcripts = await transcribe_audio_parts(speech, request.messages)
@@ -116,7 +125,11 @@ async def _validate(
         engine.plan(prompt, params)
     except ContextLengthExceeded as error:
         raise APIError(400, str(error), param="messages", code="context_length_exceeded") from None
-    return _Turn(request, prompt, params, transcripts)
+    except ChatTemplateError as error:
+        raise APIError(
+            400, f"The model's chat template refused the request: {error}", param="messages"
+        ) from None
+    return _Turn(request, prompt, params, transcripts, ticket)
 
 
 class _Verbatim:
@@ -161,7 +174,7 @@ async def _turn(turn: _Turn, engine: Engine) -> AsyncIterator[Split | Finished]:
     def shaped(split: Split) -> Split:
         return split if request.include_reasoning else Split(answer=split.answer)
 
-    async for event in engine.generate(turn.prompt, turn.params):
+    async for event in engine.generate(turn.prompt, turn.params, turn.ticket):
         if isinstance(event, TextDelta):
             if split := shaped(shaper.feed(event.text)):
                 yield split

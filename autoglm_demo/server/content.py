@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -31,6 +32,14 @@ _ROLES: dict[str, Role] = {
 # (message index, part index) → the transcript of that input_audio part
 Transcripts = Mapping[tuple[int, int], str]
 
+MAX_ASPECT_RATIO = 100
+"""Longer side over shorter side. No screen or scrolling capture comes near it, and
+GLM-4.1V's image processor itself fails past 200:1."""
+
+# Decoding is where an image costs memory (a 100-megapixel PNG is 400 MB of pixels before
+# it is scaled down), so one image is decoded at a time, whatever the number of requests.
+_decoding = threading.Lock()
+
 
 @dataclass(frozen=True)
 class ImageLimits:
@@ -46,6 +55,7 @@ class ImageLimits:
     max_side: int = 4096
     url_hosts: tuple[str, ...] = ()  # hosts image URLs may be fetched from; none by default
     max_url_bytes: int = 64 * 2**20
+    url_timeout_s: float = 20.0  # the whole fetch of one image URL, redirects included
 
 
 def to_chat_messages(
@@ -110,16 +120,18 @@ def _parts(
 def decode_image_url(url: str, param: str, limits: ImageLimits) -> Image.Image:
     if url.startswith(("http://", "https://")) and limits.url_hosts:
         raw = fetch_image(
-            url, param, allowed_hosts=limits.url_hosts, max_bytes=limits.max_url_bytes
+            url,
+            param,
+            allowed_hosts=limits.url_hosts,
+            max_bytes=limits.max_url_bytes,
+            timeout_s=limits.url_timeout_s,
         )
     else:
         raw = _data_uri_bytes(url, param)
     try:
-        with Image.open(io.BytesIO(raw)) as image:  # reads the header only
-            _check_pixels(image.size, limits.max_pixels, param)
-            image.draft("RGB", (limits.max_side, limits.max_side))  # JPEG: decode smaller
-            image.load()
-            picture = image.convert("RGB")
+        with _decoding, Image.open(io.BytesIO(raw)) as image:  # open reads the header only
+            _check_shape(image.size, limits.max_pixels, param)
+            return _decode_scaled(image, limits.max_side)
     except Image.DecompressionBombError:
         raise APIError(
             400, f"{param}: the image has too many pixels to decode safely.", param=param
@@ -128,8 +140,32 @@ def decode_image_url(url: str, param: str, limits: ImageLimits) -> Image.Image:
         raise APIError(
             400, f"{param}: the data is not a readable image ({type(error).__name__}).", param=param
         ) from None
-    picture.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS)
+
+
+def _decode_scaled(image: Image.Image, max_side: int) -> Image.Image:
+    """RGB pixels at most `max_side` on the longer side, with no full-size copy besides the
+    decoded image itself: JPEG decodes at a reduced scale, and anything still twice too
+    large or more is converted and shrunk by a whole factor one band of rows at a time,
+    before the final filtered resize."""
+    image.draft("RGB", (max_side, max_side))
+    image.load()
+    factor = max(image.size) // max_side
+    picture = _reduced_rgb(image, factor) if factor >= 2 else image.convert("RGB")
+    picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return picture
+
+
+def _reduced_rgb(image: Image.Image, factor: int) -> Image.Image:
+    width, height = image.size
+    reduced = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    band = factor * _BAND_ROWS
+    for top in range(0, height, band):
+        rows = image.crop((0, top, width, min(height, top + band)))
+        reduced.paste(rows.convert("RGB").reduce(factor), (0, top // factor))
+    return reduced
+
+
+_BAND_ROWS = 64  # output rows per band: a band of a 100-megapixel image is a few MB
 
 
 def _data_uri_bytes(url: str, param: str) -> bytes:
@@ -153,8 +189,16 @@ def _data_uri_bytes(url: str, param: str) -> bytes:
         raise APIError(400, f"{param}: the image data is not valid base64.", param=param) from None
 
 
-def _check_pixels(size: tuple[int, int], max_pixels: int, param: str) -> None:
+def _check_shape(size: tuple[int, int], max_pixels: int, param: str) -> None:
     width, height = size
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise APIError(
+            400,
+            f"{param}: the image is {width}x{height}; this server accepts images up to "
+            f"{MAX_ASPECT_RATIO} times longer than wide. Send long captures in pieces.",
+            param=param,
+            code="image_aspect_ratio",
+        )
     if width * height > max_pixels:
         raise APIError(
             400,

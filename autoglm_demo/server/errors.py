@@ -53,6 +53,9 @@ def error_body(
     status: int, message: str, *, param: str | None = None, code: str | None = None
 ) -> ErrorResponse:
     kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    # A message may quote the request, which may hold lone surrogates that no response
+    # could encode; they become "?".
+    message = message.encode("utf-8", "replace").decode()
     return ErrorResponse(error=ErrorDetail(message=message, type=kind, param=param, code=code))
 
 
@@ -85,7 +88,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return _response(error.status_code, error_body(error.status_code, str(error.detail)))
+        return _response(
+            error.status_code, error_body(error.status_code, str(error.detail)), error.headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:

@@ -71,7 +71,7 @@ class ChatCompletionRequest(_Lenient):
     max_tokens: StrictInt | None = Field(None, ge=1)
     max_completion_tokens: StrictInt | None = Field(None, ge=1)
     stop: str | list[str] | None = None
-    seed: StrictInt | None = None
+    seed: StrictInt | None = Field(None, ge=-(2**63), le=2**64 - 1)  # what torch accepts
     frequency_penalty: StrictFloat | None = Field(
         None, ge=-2, le=2, description="OpenAI's: minus this times each token's count so far."
     )

@@ -10,13 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from autoglm_demo.engine.admission import QueueFull
 from autoglm_demo.engine.engine import Engine, LoadState
 from autoglm_demo.engine.pool import UnknownVariant, Variant, VariantPool
 from autoglm_demo.server import chat, transcription
 from autoglm_demo.server.auth import require_api_key
+from autoglm_demo.server.checks import check_request
 from autoglm_demo.server.content import ImageLimits
 from autoglm_demo.server.errors import APIError
+from autoglm_demo.server.gate import ticket_of
 from autoglm_demo.server.protocol import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -54,6 +55,7 @@ def _image_limits(settings: Settings) -> ImageLimits:
         settings.max_image_side,
         url_hosts=settings.image_url_hosts,
         max_url_bytes=settings.max_request_mb * 2**20,  # a fetched image is capped like a body
+        url_timeout_s=settings.image_url_timeout,
     )
 
 
@@ -151,19 +153,15 @@ def _model_card(name: str, variant: Variant, created: int, *, default: bool) -> 
 async def chat_completions(
     body: ChatCompletionRequest, request: Request
 ) -> ChatCompletion | StreamingResponse:
+    check_request(body)
     _check_model(request, body.model)
-    try:
-        _pool(request).admission.check_room()
-    except QueueFull as error:
-        raise APIError(
-            429, str(error), code="queue_full", headers={"Retry-After": str(error.retry_after_s)}
-        ) from None
     engine = await _ready_engine(request, body.model)
     settings = _settings(request)
     return await chat.create_chat_completion(
         body,
         engine,
         _speech(request),
+        ticket_of(request),
         image_limits=_image_limits(settings),
         reasoning_parser=settings.reasoning_parser,
     )
