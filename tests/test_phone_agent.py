@@ -142,3 +142,21 @@ def test_export_is_the_request_of_the_last_answered_turn(tmp_path: Path) -> None
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[-1]["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
     assert handlers.export_last_turn([Turn("q")], "", False, tmp_path) is None
+
+
+def test_which_models_count_as_reasoning() -> None:
+    from autoglm_demo.client import BackendModel
+    from autoglm_demo.ui.models import Catalogue
+
+    catalogue = Catalogue(
+        (
+            BackendModel("ours-loaded", {"runtime": "llama.cpp", "capabilities": {"reasoning": False}}),
+            BackendModel("ours-glm", {"runtime": "transformers", "capabilities": {"reasoning": True}}),
+            BackendModel("ours-unloaded", {"runtime": "transformers", "capabilities": None}),
+            BackendModel("vllm", {"owned_by": "vllm", "root": "zai-org/AutoGLM-Phone-9B"}),
+        )
+    )
+    assert not catalogue.reasoning("ours-loaded")
+    assert catalogue.reasoning("ours-glm")
+    assert not catalogue.reasoning("ours-unloaded")  # not known yet: never cut
+    assert catalogue.reasoning("vllm")  # vLLM's cards have no flag; it serves AutoGLM here

@@ -40,11 +40,16 @@ class Catalogue:
     def reasoning(self, model_id: str) -> bool:
         """Whether the model thinks first, so a tag-less reply is split at its action.
 
-        Cards without the flag (vLLM, SGLang) count as reasoning: the backend of this page
-        serves AutoGLM-Phone-9B, and a plain model's reply is still whole in the end."""
+        vLLM's and SGLang's cards have no such flag; they count as reasoning, since they
+        serve AutoGLM-Phone-9B here (a plain model's reply still ends up whole). This
+        server's cards give the flag once the variant is loaded; before that, its answers
+        are not cut."""
         model = self._find(model_id)
-        flag = model.reasoning if model else None
-        return True if flag is None else flag
+        if model is None:
+            return True
+        if model.reasoning is not None:
+            return model.reasoning
+        return "runtime" not in model.details
 
     def weight_bytes(self, model_id: str) -> int | None:
         model = self._find(model_id)
