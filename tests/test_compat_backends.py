@@ -44,7 +44,7 @@ from autoglm_demo.settings import Settings
 from autoglm_demo.ui import build_page_app
 from tests.conftest import free_port, serve_app
 # The page is driven like test_browser.py drives it, with its fixtures (browser, playwright).
-from tests.browser import open_page, send
+from tests.browser import open_page, open_trace, send
 from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
 
 MODEL = "autoglm-phone-9b"
@@ -239,11 +239,7 @@ def test_page_renders_reasoning_and_answer_from_tags_in_content(
         send(page, "Where is the search box?")
         chat = page.locator("#chatbot")
         expect(chat).to_contain_text(ANSWER, timeout=30_000)
-        reasoning = chat.get_by_text("Reasoning")
-        expect(reasoning).to_be_visible()
-        if not chat.get_by_text(REASONING).is_visible():
-            reasoning.click()  # a finished trace is collapsed
-        expect(chat.get_by_text(REASONING)).to_be_visible()
+        open_trace(page, chat, REASONING)
         expect(chat).not_to_contain_text("<think>")
         page.close()
 
@@ -262,17 +258,7 @@ def test_page_against_the_official_vllm_format(browser: Browser, engines: dict[s
         expect(chat).to_contain_text("valid action", timeout=30_000)
         # The answer's paragraph holds the action alone: no trace before it.
         expect(chat.get_by_text(ANSWER, exact=True)).to_be_visible()
-        reasoning = chat.get_by_text("Reasoning")
-        expect(reasoning).to_be_visible()
-        trace = chat.get_by_text(REASONING, exact=True)
-        # A finished trace collapses, and the collapse can land just after a click opens
-        # it, so check again after each click (bounded), as test_browser.py does.
-        for _ in range(3):
-            if trace.is_visible():
-                break
-            reasoning.click()
-            page.wait_for_timeout(500)
-        expect(trace).to_be_visible()
+        open_trace(page, chat, REASONING)
         # The question's screenshot and the overlay with the tap drawn on it.
         expect(chat.locator("img")).to_have_count(2)
         page.close()

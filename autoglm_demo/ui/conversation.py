@@ -74,10 +74,14 @@ def request_messages(
     *earlier, last = turns
     sent = [turn for turn in earlier if turn.in_context] + [last]
     for index, turn in enumerate(sent):
-        text = phone_agent.user_text(turn.text, turn.current_app, first=index == 0) if agent else None
+        text = None
+        if agent:
+            text = phone_agent.user_text(turn.text, turn.current_app, first=index == 0)
         messages.append({"role": "user", "content": user_content(turn, text)})
         if turn is not last:
-            answer = phone_agent.assistant_text(turn.reasoning, turn.answer) if agent else turn.answer
+            answer = turn.answer
+            if agent:
+                answer = phone_agent.assistant_text(turn.reasoning, turn.answer)
             messages.append({"role": "assistant", "content": answer})
     return phone_agent.only_last_screenshot(messages) if agent else messages
 
@@ -85,7 +89,8 @@ def request_messages(
 def sample_messages(turns: list[Turn], system_prompt: str, *, agent: bool = False) -> str:
     """The request that answered the last turn, as the `sample_messages` JSON file that
     Open-AutoGLM's scripts/check_deployment_*.py send to a deployment (images inline)."""
-    return json.dumps(request_messages(turns, system_prompt, agent=agent), ensure_ascii=False, indent=2)
+    messages = request_messages(turns, system_prompt, agent=agent)
+    return json.dumps(messages, ensure_ascii=False, indent=2)
 
 
 def user_content(turn: Turn, text: str | None = None) -> list[dict[str, Any]]:

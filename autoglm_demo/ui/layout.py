@@ -25,8 +25,8 @@ from autoglm_demo.ui.qa_tab import QaPage, build_feedback, build_qa_tab
 from autoglm_demo.ui.screenshots import EXAMPLE_SCREENSHOT
 from autoglm_demo.ui.uploads import forget_session, private_upload_dir
 from autoglm_demo.ui.view import render
-from autoglm_demo.ui.widgets import message_box
 from autoglm_demo.ui.voice import VoiceInput
+from autoglm_demo.ui.widgets import message_box
 
 CSS = """
 #answer-controls button { min-width: 0; }
