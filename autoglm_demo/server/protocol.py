@@ -80,7 +80,7 @@ class ChatCompletionRequest(_Lenient):
     )
     repetition_penalty: StrictFloat | None = Field(
         None,
-        gt=0,
+        ge=0.01,  # vLLM takes any positive value; below this a logit can overflow to inf
         description="vLLM's: logits of tokens in the prompt or output are divided by this "
         "(multiplied, when negative); 1 is off.",
     )
