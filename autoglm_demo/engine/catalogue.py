@@ -9,6 +9,11 @@ the one that is fast on the device it runs on:
 | int8      | llama.cpp Q8_0 (requantized)       | bitsandbytes LLM.int8 | torch dynamic int8    |
 | int4      | llama.cpp Q4_1 (the shipped file)  | bitsandbytes NF4      | bitsandbytes NF4      |
 
+A vision model (GLM-4.1V) on a CPU runs int8 and int4 on llama.cpp instead (Q8_0 and
+Q4_K_M with its vision projector, converted once): bitsandbytes' CPU kernels are slow and
+NF4 fails outright on some CPUs. `--runtime llama.cpp` runs every variant there (full is
+F16), and a GGUF --model always does (llama_cpp_variants.py).
+
 Nothing is loaded here: a `VariantSpec` says how to load, and the variant pool decides when.
 """
 
@@ -20,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoglm_demo.engine import offline_default
+from autoglm_demo.engine import llama_cpp_variants, offline_default
 from autoglm_demo.engine.llama_cpp_runtime import LlamaCppRuntime
 from autoglm_demo.engine.transformers_runtime import (
     Quantization,
@@ -60,7 +65,7 @@ def model_source(settings: Settings) -> str:
 
 def variant_specs(settings: Settings) -> list[VariantSpec]:
     """The variants to serve, in the order of --precisions (default: every one offered)."""
-    offered = _offline_default(settings) if not settings.model else _transformers(settings)
+    offered = _offline_default(settings) if not settings.model else _checkpoint(settings)
     wanted = settings.precisions or tuple(offered)
     missing = [precision for precision in wanted if precision not in offered]
     if missing:
@@ -149,6 +154,23 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             OFFLINE_DEFAULT_SAMPLING,
         ),
     }
+
+
+def _checkpoint(settings: Settings) -> dict[str, VariantSpec]:
+    """The variants of --model: GGUF files, or a checkpoint on the runtime that fits."""
+    assert settings.model
+    if llama_cpp_variants.serves_gguf(settings):
+        return llama_cpp_variants.gguf_variants(settings)
+    if settings.runtime == "llama.cpp":
+        return llama_cpp_variants.converted_variants(settings)
+    offered = _transformers(settings)
+    on_gpu = resolve_device(settings.device) == "cuda"
+    if not on_gpu and llama_cpp_variants.sees_images(settings.model):
+        if settings.runtime == "auto":
+            offered.update(llama_cpp_variants.converted_variants(settings, ("int8", "int4")))
+        else:
+            del offered["int4"]  # NF4 on a CPU: slow at best, and broken on some CPUs
+    return offered
 
 
 def _transformers(settings: Settings) -> dict[str, VariantSpec]:
