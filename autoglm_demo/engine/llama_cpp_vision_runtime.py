@@ -43,6 +43,7 @@ from autoglm_demo.engine.llama_cpp_runtime import (
     _token_text,
     _trained_context,
     available_threads,
+    penalties,
 )
 from autoglm_demo.engine.types import (
     ChatMessage,
@@ -281,7 +282,11 @@ class LlamaCppVisionRuntime:
         # temp 0 is greedy in llama.cpp; top_k 0 and min_p 0 switch off the samplers that
         # the OpenAI API has no field for, so sampling means the same as on transformers.
         sampler = llm._init_sampler(
-            temp=params.temperature, top_p=params.top_p, top_k=0, min_p=0.0, repeat_penalty=1.0
+            temp=params.temperature,
+            top_p=params.top_p,
+            top_k=0,
+            min_p=0.0,
+            **penalties(llm, params, max_new),
         )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         count, reason = 0, "length"
