@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,8 @@ class VariantSpec:
     load: Callable[[PhaseCallback], Runtime]
     quality: dict[str, Any] | None = None
     """Measured quality against full precision (bench/bench_precision.py), if measured."""
+    sampling_defaults: dict[str, float] = field(default_factory=dict)
+    """SamplingParams fields for requests that leave them out."""
 
 
 def model_source(settings: Settings) -> str:
@@ -92,6 +94,12 @@ def default_precision(settings: Settings, specs: list[VariantSpec]) -> str:
     return "full" if "full" in served else served[0]
 
 
+OFFLINE_DEFAULT_SAMPLING = {"repetition_penalty": 1.1}
+"""SmolLM2-135M repeats itself at low temperature ("Sunday\nSunday\n…", one sentence ten
+times); llama.cpp's classic default penalty stops that, and, unlike a frequency penalty,
+does not grow with an answer's length."""
+
+
 def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
     source = model_source(settings)
 
@@ -123,6 +131,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             lambda: sorted(offline_default.export_path(settings.cache_dir).glob("*.safetensors")),
             load_full,
             quality.get("full"),
+            OFFLINE_DEFAULT_SAMPLING,
         ),
         "int8": VariantSpec(
             source,
@@ -132,6 +141,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             lambda: _existing(offline_default.requantized_path(settings.cache_dir, "Q8_0")),
             load_gguf(q8_0, "Q8_0"),
             quality.get("int8"),
+            OFFLINE_DEFAULT_SAMPLING,
         ),
         "int4": VariantSpec(
             source,
@@ -141,6 +151,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             lambda: [shipped()],
             load_gguf(shipped, offline_default.SHIPPED_QUANT),
             quality.get("int4"),
+            OFFLINE_DEFAULT_SAMPLING,
         ),
     }
 
