@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 # One call: do(...) or finish(...). Arguments are key=value pairs whose values are quoted
 # strings or [x, y] lists; a quoted string may contain ")" so the call ends at the first
@@ -103,3 +104,79 @@ def _quote(text: str) -> str:
 
 def _point(point: Point) -> str:
     return "[" + ",".join(f"{v:g}" for v in point) + "]"
+
+
+# --- checking an answer against the grammar ------------------------------------------------
+
+# The actions AutoGLM-Phone-9B was trained on, with the arguments each one needs.
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "Launch": ("app",),
+    "Tap": ("element",),
+    "Double Tap": ("element",),
+    "Long Press": ("element",),
+    "Swipe": ("start", "end"),
+    "Type": ("text",),
+    "Type_Name": ("text",),
+    "Back": (),
+    "Home": (),
+    "Wait": (),
+    "Take_over": (),
+    "Note": (),
+    "Call_API": (),
+    "Interact": (),
+}
+_POINT_ARGS = ("element", "start", "end")
+_CALL_START = re.compile(r"\b(do|finish)\(")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an answer is, for the badge under it: one valid action, no action, or an
+    action that breaks the grammar (`reason` says how). Only a valid one is drawn."""
+
+    kind: Literal["valid", "not_action", "malformed"]
+    action: Action | None = None
+    reason: str = ""
+
+
+def check_answer(answer: str) -> Verdict:
+    """The answer checked as AutoGLM's agent reads it: exactly one call, nothing around it."""
+    text = answer.strip()
+    start = _CALL_START.search(text)
+    if start is None:
+        return Verdict("not_action")
+    if start.start() > 0:
+        return Verdict("malformed", reason="text before the action")
+    call = _CALL.match(text)
+    if call is None:
+        return Verdict("malformed", reason="the call is not closed")
+    if text[call.end() :].strip():
+        return Verdict("malformed", reason="text after the action")
+    args = _arguments(call.group(2))
+    problem = _grammar_problem(call.group(1), args)
+    if problem:
+        return Verdict("malformed", reason=problem)
+    action = _build(call.group(1), args)
+    if action is None:  # every case _build refuses is named above; kept as a safety net
+        return Verdict("malformed", reason="arguments do not fit the action")
+    return Verdict("valid", action)
+
+
+def _grammar_problem(call: str, args: dict[str, str | Point]) -> str | None:
+    if call == "finish":
+        return None if isinstance(args.get("message"), str) else 'finish needs message="…"'
+    name = args.get("action")
+    if not isinstance(name, str):
+        return 'do needs action="…"'
+    if name not in _REQUIRED:
+        return f"unknown action {name!r}"
+    for needed in _REQUIRED[name]:
+        if needed not in args:
+            return f"{name} needs {needed}"
+    for key in _POINT_ARGS:
+        value = args.get(key)
+        if key in _REQUIRED[name] and not isinstance(value, tuple):
+            return f"{key} must be [x,y]"
+        if isinstance(value, tuple) and not all(0 <= v <= 1000 for v in value):
+            return f"{key} is outside 0-1000"
+    return None

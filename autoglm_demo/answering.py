@@ -25,6 +25,7 @@ from autoglm_demo.client import (
     ChatOptions,
     ClientEvent,
     ReasoningDelta,
+    ReasoningReset,
     TranscriptReport,
     UsageReport,
 )
@@ -47,6 +48,12 @@ class AnswerRequest:
     system_prompt: str
     options: ChatOptions
     weight_bytes: int | None = None  # the variant's weights in memory, when reported
+    reasoning_model: bool = False
+    """The model thinks first: a tag-less reply is split at its first action."""
+    agent: bool = False
+    """Phone-agent mode: the official agent's message shape (see `phone_agent`)."""
+    current_app: str | None = None
+    """Agent mode: the app on screen, named in the question's screen-info line."""
 
 
 async def stream_answer(
@@ -66,13 +73,17 @@ async def stream_answer(
         return
     turn = turns[-1]
     turn.status = TurnStatus.STREAMING
+    if request.agent:
+        turn.current_app = (request.current_app or "").strip() or None
     yield turns
     clock = Stopwatch()
     usage: tuple[int, int] | None = None
     last_render = 0.0
     try:
-        messages = request_messages(turns, request.system_prompt)
-        events = client.stream_chat(request.model, messages, request.options)
+        messages = request_messages(turns, request.system_prompt, agent=request.agent)
+        events = client.stream_chat(
+            request.model, messages, request.options, reasoning_model=request.reasoning_model
+        )
         async for event in events:
             usage = _apply(turn, event, clock, question_index=len(messages) - 1) or usage
             if time.monotonic() - last_render >= RENDER_INTERVAL_S:
@@ -105,6 +116,8 @@ def _apply(
     if isinstance(event, ReasoningDelta):
         clock.token()
         turn.reasoning += event.text
+    elif isinstance(event, ReasoningReset):  # the "reasoning" was the answer after all
+        turn.reasoning = ""
     elif isinstance(event, AnswerDelta):
         clock.answer_token()
         turn.reasoning_seconds = clock.reasoning_seconds if turn.reasoning else None

@@ -2,9 +2,12 @@
 
 The page uses this for the embedded backend and for remote ones alike (vLLM, SGLang, a
 second instance of ours), so both paths behave the same. Backends disagree on where the
-reasoning trace goes: `reasoning_content` (SGLang, DeepSeek), `reasoning` (current vLLM),
-or `<think>` tags left inside `content` (vLLM without a reasoning parser, as AutoGLM is
-officially served). All three become the same `ReasoningDelta` events here.
+reasoning trace goes: `reasoning_content` (SGLang, DeepSeek), `reasoning` (vLLM with a
+reasoning parser), `<think>` tags inside `content` (`skip_special_tokens: false`), or, as
+AutoGLM-Phone-9B is officially served (vLLM without a reasoning parser, which drops the
+tags because they are special tokens), trace and action run together in `content`. All of
+them become the same `ReasoningDelta` and `AnswerDelta` events here, through the one
+splitter in `reasoning.py`.
 
 Speech: `transcribe` uses the backend's /audio/transcriptions, and a chat request's
 input_audio transcripts (our server's `input_transcripts`) arrive as `TranscriptReport` events.
@@ -27,6 +30,12 @@ from autoglm_demo.reasoning import ReasoningSplitter, Split
 @dataclass(frozen=True)
 class ReasoningDelta:
     text: str
+
+
+@dataclass(frozen=True)
+class ReasoningReset:
+    """The trace shown so far was the answer after all: a reasoning model's tag-less reply
+    with no action is all answer, and its text follows as `AnswerDelta`s."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,15 @@ class TranscriptReport:
     language: str
 
 
-ClientEvent = ReasoningDelta | AnswerDelta | UsageReport | Finish | BackendError | TranscriptReport
+ClientEvent = (
+    ReasoningDelta
+    | ReasoningReset
+    | AnswerDelta
+    | UsageReport
+    | Finish
+    | BackendError
+    | TranscriptReport
+)
 
 
 class TranscriptionNotServed(Exception):
@@ -116,6 +133,13 @@ class BackendModel:
     def vision(self) -> bool:
         return bool(self.details.get("capabilities", {}).get("vision", True))
 
+    @property
+    def reasoning(self) -> bool | None:
+        """Whether the model thinks before it answers; None when the card does not say
+        (vLLM and SGLang cards have no such field)."""
+        flag = (self.details.get("capabilities") or {}).get("reasoning")
+        return flag if isinstance(flag, bool) else None
+
 
 class BackendClient:
     def __init__(
@@ -145,10 +169,18 @@ class BackendClient:
         return [BackendModel(model.id, model.model_dump()) for model in page.data]
 
     async def stream_chat(
-        self, model: str, messages: list[dict[str, Any]], options: ChatOptions
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        options: ChatOptions,
+        *,
+        reasoning_model: bool = False,
     ) -> AsyncIterator[ClientEvent]:
-        """Yield the turn as events; every failure ends the stream with one BackendError."""
-        splitter = ReasoningSplitter()
+        """Yield the turn as events; every failure ends the stream with one BackendError.
+
+        `reasoning_model`: the model thinks before it answers (its card says so, or the
+        caller knows), so `content` without tags is split at its first action."""
+        splitter = ReasoningSplitter(reasoning_model=reasoning_model and options.enable_thinking)
         first_text = True
         try:
             stages.mark("client.request")
@@ -204,6 +236,8 @@ def _chunk_events(chunk: Any, splitter: ReasoningSplitter) -> list[ClientEvent]:
         extra = delta.model_extra or {}
         trace = extra.get("reasoning_content") or extra.get("reasoning")
         if trace:
+            # The server separated the trace, so content is answer from here on.
+            events.extend(_split_events(splitter.answer_follows()))
             events.append(ReasoningDelta(trace))
         if delta.content:
             events.extend(_split_events(splitter.feed(delta.content)))
@@ -216,7 +250,7 @@ def _chunk_events(chunk: Any, splitter: ReasoningSplitter) -> list[ClientEvent]:
 
 
 def _split_events(split: Split) -> list[ClientEvent]:
-    events: list[ClientEvent] = []
+    events: list[ClientEvent] = [ReasoningReset()] if split.reset_reasoning else []
     if split.reasoning:
         events.append(ReasoningDelta(split.reasoning))
     if split.answer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+
+from autoglm_demo import phone_agent
 
 MAX_IMAGE_SIDE = 1920  # larger screenshots add upload time but no detail the model uses
 
@@ -60,6 +63,7 @@ class Turn:
     reasoning_seconds: float | None = None
     overlay: str | None = None  # the screenshot with the answer's actions drawn on it
     record_id: str | None = None  # the QA record of this answer, once recorded
+    current_app: str | None = None  # agent mode: the app on screen, for the screen-info line
     # The images as data: URIs, with the paths they were encoded from. Every later request
     # sends this turn again; encoding a screenshot once, not once per request, keeps a long
     # conversation from re-reading and re-compressing every earlier image.
@@ -88,22 +92,42 @@ class Turn:
         return self._encoded[1]
 
 
-def request_messages(turns: list[Turn], system_prompt: str) -> list[dict[str, Any]]:
-    """OpenAI messages for answering the last turn: earlier answers without their reasoning
-    (as GLM-4.1V-Thinking is prompted), then the last question."""
+def request_messages(
+    turns: list[Turn], system_prompt: str, *, agent: bool = False
+) -> list[dict[str, Any]]:
+    """OpenAI messages for answering the last turn.
+
+    Free chat: earlier answers without their reasoning (as GLM-4.1V-Thinking is prompted),
+    every image kept. Agent mode (`phone_agent`): earlier answers with their reasoning in
+    tags, the screen-info line on each question, and only the latest screenshot."""
     messages: list[dict[str, Any]] = []
     if system_prompt.strip():
         messages.append({"role": "system", "content": system_prompt.strip()})
     *earlier, last = turns
-    for turn in earlier:
-        if turn.in_context:
-            messages.append({"role": "user", "content": user_content(turn)})
-            messages.append({"role": "assistant", "content": turn.answer})
-    messages.append({"role": "user", "content": user_content(last)})
-    return messages
+    sent = [turn for turn in earlier if turn.in_context] + [last]
+    for index, turn in enumerate(sent):
+        text = None
+        if agent:
+            text = phone_agent.user_text(turn.text, turn.current_app, first=index == 0)
+        messages.append({"role": "user", "content": user_content(turn, text)})
+        if turn is not last:
+            answer = turn.answer
+            if agent:
+                answer = phone_agent.assistant_text(turn.reasoning, turn.answer)
+            messages.append({"role": "assistant", "content": answer})
+    return phone_agent.only_last_screenshot(messages) if agent else messages
 
 
-def user_content(turn: Turn) -> list[dict[str, Any]]:
+def sample_messages(turns: list[Turn], system_prompt: str, *, agent: bool = False) -> str:
+    """The request that answered the last turn, as the `sample_messages` JSON file that
+    Open-AutoGLM's scripts/check_deployment_*.py send to a deployment (images inline)."""
+    messages = request_messages(turns, system_prompt, agent=agent)
+    return json.dumps(messages, ensure_ascii=False, indent=2)
+
+
+def user_content(turn: Turn, text: str | None = None) -> list[dict[str, Any]]:
+    """The turn's question as content parts; `text` replaces its text (agent mode)."""
+    text = turn.text if text is None else text
     parts: list[dict[str, Any]] = [
         {"type": "image_url", "image_url": {"url": uri}} for uri in turn.image_uris()
     ]
@@ -111,8 +135,8 @@ def user_content(turn: Turn) -> list[dict[str, Any]]:
         # Not transcribed yet: the backend transcribes it and reports the text back. Once a
         # turn has text, that text (the transcript, perhaps edited) stands for the audio.
         parts.append({"type": "input_audio", "input_audio": audio_part(turn.audio)})
-    if turn.text.strip():
-        parts.append({"type": "text", "text": turn.text})
+    if text.strip():
+        parts.append({"type": "text", "text": text})
     return parts
 
 

@@ -118,7 +118,11 @@ def build_pool(settings: Settings) -> VariantPool:
     ]
 
     def make_engine(spec: VariantSpec) -> Engine:
-        return Engine(spec.load, default_max_tokens=settings.default_max_tokens)
+        return Engine(
+            spec.load,
+            default_max_tokens=settings.default_max_tokens,
+            sampling_defaults=spec.sampling_defaults,
+        )
 
     return VariantPool(
         variants,

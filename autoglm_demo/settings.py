@@ -128,6 +128,15 @@ class Settings:
     cors_origins: tuple[str, ...] = _option(
         (), "Browser origins allowed to call /v1 from other sites; none by default.", nargs="*"
     )
+    reasoning_parser: str = _option(
+        "glm45",
+        "Where /v1/chat/completions puts the model's trace. glm45: in reasoning_content and "
+        "reasoning, the answer in content (as vLLM --reasoning-parser glm45; for the openai "
+        "SDK, LangChain, litellm). none: trace and action together in content without tags, "
+        "as the official vLLM serving of AutoGLM-Phone-9B (for Open-AutoGLM and AutoGLM-GUI, "
+        "which read only content). A request's skip_special_tokens: false keeps the tags.",
+        choices=("glm45", "none"),
+    )
     max_concurrent: int = _option(1, "Generations that run at the same time.")
     max_queue: int = _option(
         32, "Requests that may wait for a generation slot; more get 429 with Retry-After."
@@ -146,6 +155,12 @@ class Settings:
         None, "Language of speech input as an ISO-639-1 code (en, zh). Empty: detect it."
     )
     max_audio_seconds: int = _option(300, "Longest audio accepted for transcription, in seconds.")
+    system_prompt_file: str | None = _option(
+        None,
+        "Page: a UTF-8 text file to start the system prompt with, in phone-agent mode; e.g. "
+        "the official prompt of zai-org/Open-AutoGLM (phone_agent/config/prompts_zh.py or "
+        "prompts_en.py), saved as text. Empty: the page's own preset.",
+    )
     voice_review: bool = _option(
         False,
         "Page: put the transcript of a recording into the input box for editing, instead of "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -37,3 +37,19 @@ def send(page: Page, text: str, images: list[Path] = ()) -> None:
         expect(page.locator("#message img")).to_have_count(len(images), timeout=10_000)
     page.locator("#message textarea").fill(text)
     page.locator("#message textarea").press("Enter")
+
+
+def open_trace(page: Page, chat: Locator, trace_text: str) -> None:
+    """Make the finished reasoning block show `trace_text`.
+
+    A finished trace collapses, and a click opens it; the collapse can land just after a
+    check, so check again after each click (bounded)."""
+    reasoning = chat.get_by_text("Reasoning")
+    expect(reasoning).to_be_visible()
+    trace = chat.get_by_text(trace_text)
+    for _ in range(3):
+        if trace.is_visible():
+            break
+        reasoning.click()
+        page.wait_for_timeout(500)
+    expect(trace).to_be_visible()

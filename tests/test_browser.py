@@ -22,7 +22,7 @@ from autoglm_demo.main import build_page_app
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech import audio
 from autoglm_demo.ui.chat_tab import EXAMPLE_SCREENSHOT
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, open_page, send
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, open_page, open_trace, send
 from tests.conftest import app_for, free_port, page_settings, serve_app
 from tests.speech_audio import RATE, speak, write_wav
 
@@ -58,17 +58,7 @@ def test_question_with_screenshot_streams_reasoning_answer_and_overlay(
     chat = page.locator("#chatbot")
     expect(chat).to_contain_text('do(action="Tap", element=[500,100])', timeout=60_000)
     expect(chat).to_contain_text("first token", timeout=10_000)  # the metrics footer
-    reasoning = chat.get_by_text("Reasoning")
-    expect(reasoning).to_be_visible()
-    trace = chat.get_by_text("The user wants to search.")
-    # A finished trace collapses, and a click opens it; the collapse can land just after a
-    # check, so check again after each click (bounded).
-    for _ in range(3):
-        if trace.is_visible():
-            break
-        reasoning.click()
-        page.wait_for_timeout(500)
-    expect(trace).to_be_visible()
+    open_trace(page, chat, "The user wants to search.")
     # The question's screenshot and the answer's overlay with the tap drawn on it.
     expect(chat.locator("img")).to_have_count(2, timeout=10_000)
     ARTIFACTS.mkdir(exist_ok=True)

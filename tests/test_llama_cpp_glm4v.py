@@ -153,3 +153,21 @@ def test_every_stop_token_of_the_generation_config_ends_a_turn(
     assert len(stops) == 3
     assert all(runtime._is_end(token) for token in stops)
     assert not runtime._is_end(runtime.llm.tokenize(b" tap", add_bos=False)[0])
+
+
+def test_frequency_penalty_changes_the_text_and_repeats_less(
+    runtime: LlamaCppVisionRuntime,
+) -> None:
+    """Penalties reach llama.cpp's sampler on the vision runtime too (greedy decoding)."""
+    image = screenshot(300, 500, seed=1)
+    prompt = runtime.prepare([ChatMessage("user", "Tap the search box", [image])], {})
+
+    def generated(frequency_penalty: float) -> list[int]:
+        params = SamplingParams(max_tokens=48, temperature=0, frequency_penalty=frequency_penalty)
+        events = runtime.generate(prompt, params, threading.Event())
+        text = "".join(event.text for event in events if isinstance(event, TextDelta))
+        return runtime.llm.tokenize(text.encode(), add_bos=False, special=True)
+
+    plain, penalised = generated(0.0), generated(2.0)
+    assert penalised != plain
+    assert len(penalised) - len(set(penalised)) < len(plain) - len(set(plain))

@@ -35,7 +35,7 @@ class Listening(BackendClient):
         self.sent: list[list[dict[str, Any]]] = []
 
     async def stream_chat(
-        self, model: str, messages: list[dict[str, Any]], options: ChatOptions
+        self, model: str, messages: list[dict[str, Any]], options: ChatOptions, **_: Any
     ) -> AsyncIterator[ClientEvent]:
         self.sent.append(messages)
         async for event in super().stream_chat(model, messages, options):

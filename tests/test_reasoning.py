@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoglm_demo.reasoning import TAGS, ReasoningSplitter, Split, split_reasoning
+from autoglm_demo.reasoning import TAGS, ReasoningSplitter, Split, TagRemover, split_reasoning
 
 FULL = (
     '<think>\nThe user wants WeChat.\n</think>\n<answer>do(action="Launch", app="微信")</answer>\n'
@@ -294,3 +296,175 @@ def test_tag_free_text_is_answer_verbatim(text: str, data: st.DataObject) -> Non
 def test_well_formed_round_trip(reasoning: str, answer: str) -> None:
     text = f"<think>{reasoning}</think><answer>{answer}</answer>"
     assert split_reasoning(text) == Split(reasoning.strip(), answer.strip())
+
+
+# --- tag-less replies of a reasoning model (vLLM drops the special tokens) ---------------
+
+OFFICIAL = (
+    "the Wi-Fi entry is the first row, so I tap its centre. "
+    'do(action="Tap", element=[500,230])'
+)
+OFFICIAL_SPLIT = Split(
+    "the Wi-Fi entry is the first row, so I tap its centre.", 'do(action="Tap", element=[500,230])'
+)
+
+
+def stream_reasoning_model(pieces: list[str]) -> tuple[Split, list[Split]]:
+    splitter = ReasoningSplitter(reasoning_model=True)
+    deltas = [splitter.feed(piece) for piece in pieces]
+    deltas.append(splitter.finish())
+    return sum(deltas, Split()), deltas
+
+
+def test_tagless_reply_splits_at_the_action() -> None:
+    assert split_reasoning(OFFICIAL, reasoning_model=True) == OFFICIAL_SPLIT
+
+
+def test_tagless_finish_and_chinese() -> None:
+    text = '用户要的设置已经打开，任务完成。finish(message="已打开 Wi-Fi 设置")'
+    assert split_reasoning(text, reasoning_model=True) == Split(
+        "用户要的设置已经打开，任务完成。", 'finish(message="已打开 Wi-Fi 设置")'
+    )
+
+
+def test_the_earliest_marker_ends_the_trace() -> None:
+    text = 'I could finish, but first do(action="Back") then finish(message="x")'
+    assert split_reasoning(text, reasoning_model=True) == Split(
+        "I could finish, but first", 'do(action="Back") then finish(message="x")'
+    )
+
+
+def test_plain_chat_model_is_never_cut() -> None:
+    assert split_reasoning(OFFICIAL) == Split("", OFFICIAL)
+
+
+def test_tagless_reply_without_action_is_the_answer() -> None:
+    splitter = ReasoningSplitter(reasoning_model=True)
+    assert splitter.feed("The screen shows ") == Split("The screen shows", "")
+    assert splitter.feed("a clock.") == Split(" a clock.", "")
+    assert splitter.finish() == Split("", "The screen shows a clock.", reset_reasoning=True)
+    assert split_reasoning(" The screen shows a clock. ", reasoning_model=True) == Split(
+        "", "The screen shows a clock."
+    )
+    assert not split_reasoning("  \n", reasoning_model=True)
+
+
+def test_marker_prefix_is_held_then_released() -> None:
+    splitter = ReasoningSplitter(reasoning_model=True)
+    assert splitter.feed("I tapped and d") == Split("I tapped and", "")
+    assert splitter.feed("o(") == Split()
+    assert splitter.feed("ne) ") == Split(" do(ne)", "")
+    assert splitter.feed("do(act") == Split()
+    assert splitter.feed('ion="Back")') == Split("", 'do(action="Back")')
+    assert splitter.finish() == Split()
+
+
+def test_tags_still_win_for_a_reasoning_model() -> None:
+    assert split_reasoning(FULL, reasoning_model=True) == FULL_SPLIT
+    # A template that opened <think> in the prompt: the client sees only the closing tag.
+    assert split_reasoning("r</think><answer>ok</answer>", reasoning_model=True) == Split("r", "ok")
+    assert split_reasoning("r<answer>ok</answer>", reasoning_model=True) == Split("r", "ok")
+    assert split_reasoning("a <think>b</think>c", reasoning_model=True) == Split("a b", "c")
+
+
+def test_answer_follows_a_separate_trace() -> None:
+    splitter = ReasoningSplitter(reasoning_model=True)
+    assert splitter.answer_follows() == Split()
+    assert splitter.feed("The screen shows a clock.") == Split("", "The screen shows a clock.")
+    assert splitter.finish() == Split()
+
+
+@pytest.mark.parametrize("text", [OFFICIAL, '想想。finish(message="好")', "no action here"])
+def test_every_three_way_split_of_tagless_replies(text: str) -> None:
+    expected = split_reasoning(text, reasoning_model=True)
+    for i in range(len(text) + 1):
+        for j in range(i, len(text) + 1):
+            total, _ = stream_reasoning_model([text[:i], text[i:j], text[j:]])
+            assert total == expected, (i, j)
+
+
+TRACE_WORDS = [
+    "I", " ", "  ", "\n", "tap", "the", "do", "d", "do(", "(", "action", "=", "finish",
+    "message", "finish(", "fini", "(act", "微信", "打开", "。", "，", ".", "Wi-Fi", "[500,230]",
+]
+ACTIONS = [
+    'do(action="Tap", element=[500,230])',
+    'do(action="Type", text="你好 do(")',
+    'do(action="Launch", app="微信")',
+    'do(action="Swipe", start=[500,800], end=[500,200])',
+    'finish(message="已完成")',
+    'finish(message="Done.")',
+    "",  # no action at all
+]
+traces = st.lists(st.sampled_from(TRACE_WORDS), max_size=16).map("".join)
+
+
+@st.composite
+def tagless_replies(draw: st.DrawFn) -> tuple[str, str, list[str]]:
+    """(trace, action, the reply cut into pieces anywhere)."""
+    markers = ("do(action=", "finish(message=")
+    trace = draw(traces.filter(lambda t: all(m not in t for m in markers)))
+    action = draw(st.sampled_from(ACTIONS))
+    reply = trace + draw(st.sampled_from(["", " ", "\n"])) + action
+    cuts = sorted(draw(st.lists(st.integers(0, len(reply)), max_size=8)))
+    bounds = [0, *cuts, len(reply)]
+    return trace, action, [reply[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(tagless_replies())
+def test_tagless_reply_under_any_chunking(case: tuple[str, str, list[str]]) -> None:
+    trace, action, pieces = case
+    reply = "".join(pieces)
+    total, deltas = stream_reasoning_model(pieces)
+    if action:
+        assert total == Split(trace.strip(), action.strip())
+    else:
+        assert total == Split("", reply.strip())
+    # The trace streams live and never shows a marker, or a piece of one: what has been
+    # delivered is always a prefix of the final trace (before any take-back at the end).
+    delivered = ""
+    for delta in deltas[:-1]:
+        delivered += delta.reasoning
+        assert (trace.strip() if action else reply.strip()).startswith(delivered)
+    assert total == split_reasoning(reply, reasoning_model=True)
+    # A plain chat model gets the whole reply as its answer, however it is cut.
+    assert stream(pieces)[0] == Split("", reply.strip())
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunked())
+def test_reasoning_model_streaming_equals_whole_and_never_leaks_a_tag(
+    case: tuple[str, list[str]],
+) -> None:
+    text, pieces = case
+    total, deltas = stream_reasoning_model(pieces)
+    assert total == split_reasoning(text, reasoning_model=True)
+    streamed = [part for d in deltas for part in (d.reasoning, d.answer)]
+    for out in (total.reasoning, total.answer, *streamed):
+        for tag in TAGS:
+            assert tag not in out
+
+
+# --- tag removal (the official vLLM output) -----------------------------------------------
+
+
+def remove_streamed(pieces: list[str]) -> str:
+    remover = TagRemover()
+    return "".join(remover.feed(piece) for piece in pieces) + remover.finish()
+
+
+def test_tag_remover_keeps_everything_but_tags() -> None:
+    text = "<think>\nI tap it.\n</think>\n<answer>do(action=\"Back\")</answer>"
+    assert remove_streamed([text]) == '\nI tap it.\n\ndo(action="Back")'
+    assert remove_streamed(list(text)) == '\nI tap it.\n\ndo(action="Back")'
+    assert remove_streamed(["a <th", "is"]) == "a <this"
+
+
+@settings(max_examples=200, deadline=None)
+@given(tag_free, tag_free, st.data())
+def test_tag_remover_under_any_chunking(reasoning: str, answer: str, data: st.DataObject) -> None:
+    text = f"<think>{reasoning}</think><answer>{answer}</answer>"
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=6)))
+    bounds = [0, *cuts, len(text)]
+    assert remove_streamed([text[a:b] for a, b in itertools.pairwise(bounds)]) == reasoning + answer

@@ -96,3 +96,51 @@ def test_stop_applies_to_the_raw_text(base_url: str) -> None:
     message = ask(base_url, stop=["</think>"], separate_reasoning=True)
     assert message["content"] == ""
     assert message["reasoning_content"] == EXPECTED.reasoning
+
+
+def test_skip_special_tokens_false_leaves_the_tags_in_content(base_url: str) -> None:
+    message = ask(base_url, skip_special_tokens=False)
+    assert message["content"] == TAGGED_REPLY
+    assert message["reasoning_content"] is None and message["reasoning"] is None
+
+
+# --- --reasoning-parser none: the official vLLM output -------------------------------------
+
+OFFICIAL_CONTENT = EXPECTED.reasoning + EXPECTED.answer  # the reply has no text between tags
+
+
+@pytest.fixture(scope="module")
+def official_url(tagged_model_dir: Path) -> Iterator[str]:
+    with serve_app(app_for(tagged_model_dir, reasoning_parser="none")) as url:
+        yield url
+
+
+def test_reasoning_parser_none_puts_trace_and_action_in_content(official_url: str) -> None:
+    message = ask(official_url)
+    assert message["content"] == OFFICIAL_CONTENT
+    assert message["reasoning_content"] is None and message["reasoning"] is None
+    # Per request, the tags can still be asked for.
+    assert ask(official_url, skip_special_tokens=False)["content"] == TAGGED_REPLY
+
+
+def test_content_only_client_keeps_trace_and_action(official_url: str) -> None:
+    """A client that reads only delta.content and splits at the first do(action= or
+    finish(message=, as Open-AutoGLM's does, gets the trace and the action."""
+    client = openai.OpenAI(base_url=f"{official_url}/v1", api_key="EMPTY")
+    stream = client.chat.completions.create(
+        model="autoglm-phone-9b",
+        messages=[{"role": "user", "content": "打开设置"}],
+        temperature=0,
+        top_p=0.85,
+        frequency_penalty=0.2,
+        stream=True,
+    )
+    pieces = [chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices]
+    content = "".join(pieces)
+    assert len([p for p in pieces if p]) > 3, "content should stream, not arrive in one piece"
+    for tag in ("<think>", "</think>", "<answer>", "</answer>"):
+        assert tag not in content
+    thinking, marker, rest = content.partition("do(action=")
+    assert marker, content
+    assert thinking.strip() == EXPECTED.reasoning
+    assert marker + rest == EXPECTED.answer

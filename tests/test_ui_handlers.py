@@ -53,7 +53,7 @@ class ScriptedClient:
         self.requests: list[list[dict[str, Any]]] = []
 
     async def stream_chat(
-        self, model: str, messages: list[dict[str, Any]], options: ChatOptions
+        self, model: str, messages: list[dict[str, Any]], options: ChatOptions, **_: Any
     ) -> AsyncIterator[ClientEvent]:
         self.requests.append(messages)
         for event in self.events:
@@ -99,8 +99,9 @@ def test_reasoning_block_then_answer_then_metrics(
     assert user["role"] == "user" and user["content"][-1] == "Where is search?"
     assert reasoning["metadata"]["title"].endswith("Reasoning")
     assert reasoning["metadata"]["status"] == "done"
-    text, overlay, footer = reply["content"]
+    text, badge, overlay, footer = reply["content"]
     assert text == 'do(action="Tap", element=[500,195])'
+    assert badge == "<sub>✅ valid action</sub>"
     assert Path(overlay["path"]).is_file()
     assert "`autoglm-phone-9b` · bfloat16" in footer and "prompt 321 · completion 20" in footer
     assert turns[0].status is TurnStatus.DONE and turns[0].in_context
@@ -135,7 +136,7 @@ def test_error_mid_answer_keeps_history_and_is_left_out_of_the_next_request(tmp_
 
 def test_cancelled_stream_marks_the_turn_stopped_with_what_was_said(tmp_path: Path) -> None:
     class Endless:
-        async def stream_chat(self, *_: Any) -> AsyncIterator[ClientEvent]:
+        async def stream_chat(self, *_: Any, **__: Any) -> AsyncIterator[ClientEvent]:
             while True:
                 yield AnswerDelta("word ")
                 await asyncio.sleep(0.001)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,8 @@ class VariantSpec:
     load: Callable[[PhaseCallback], Runtime]
     quality: dict[str, Any] | None = None
     """Measured quality against full precision (bench/bench_precision.py), if measured."""
+    sampling_defaults: dict[str, float] = field(default_factory=dict)
+    """SamplingParams fields for requests that leave them out."""
 
 
 def model_source(settings: Settings) -> str:
@@ -88,6 +90,12 @@ def default_precision(settings: Settings, specs: list[VariantSpec]) -> str:
         if spec.precision == "int8" and spec.runtime == "llama.cpp":
             return "int8"
     return "full" if "full" in served else served[0]
+
+
+OFFLINE_DEFAULT_SAMPLING = {"repetition_penalty": 1.1}
+"""SmolLM2-135M repeats itself at low temperature ("Sunday\nSunday\n…", one sentence ten
+times); llama.cpp's classic default penalty stops that, and, unlike a frequency penalty,
+does not grow with an answer's length."""
 
 
 def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
@@ -131,6 +139,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             made_files(full),
             load_gguf(made(full), full),
             quality.get("full"),
+            OFFLINE_DEFAULT_SAMPLING,
         ),
         "int8": VariantSpec(
             source,
@@ -140,6 +149,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             made_files("Q8_0"),
             load_gguf(made("Q8_0"), "Q8_0"),
             quality.get("int8"),
+            OFFLINE_DEFAULT_SAMPLING,
         ),
         "int4": VariantSpec(
             source,
@@ -149,6 +159,7 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             lambda: [shipped()],
             load_gguf(lambda on_phase: shipped(), shipped_quant),
             quality.get("int4"),
+            OFFLINE_DEFAULT_SAMPLING,
         ),
     }
 

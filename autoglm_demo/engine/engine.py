@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -60,9 +60,13 @@ class Engine:
         loader: Loader,
         *,
         default_max_tokens: int = 1024,
+        sampling_defaults: Mapping[str, float] | None = None,
     ) -> None:
         self._loader = loader
         self._default_max_tokens = default_max_tokens
+        self.sampling_defaults: Mapping[str, float] = sampling_defaults or {}
+        """SamplingParams fields for requests that leave them out (the model's own defaults,
+        as vLLM takes them from a model's generation config)."""
         self._runtime: Runtime | None = None
         self._status = LoadStatus(LoadState.LOADING, "waiting to start loading")
         self._reader = ImageReader()

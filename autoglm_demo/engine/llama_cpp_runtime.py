@@ -134,8 +134,8 @@ class LlamaCppRuntime:
             top_p=params.top_p,
             top_k=0,
             min_p=0.0,
-            repeat_penalty=1.0,
             reset=True,
+            **penalties(self.llm, params, max_new),
         )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         count, reason = 0, "length"
@@ -157,6 +157,21 @@ class LlamaCppRuntime:
         if text := decoder.decode(b"", final=True):
             yield TextDelta(text)
         yield Finished(reason, prompt.prompt_tokens, count)
+
+
+def penalties(llm: Any, params: SamplingParams, max_new: int) -> dict[str, float]:
+    """The request's penalties as arguments of llama-cpp-python's sampler.
+
+    llama.cpp's penalty sampler counts the tokens it has sampled (never the prompt) within
+    its last-n window; a window as long as the completion counts every generated token,
+    as vLLM does for frequency and presence (its repetition penalty also counts the
+    prompt's tokens)."""
+    llm.last_n_tokens_size = max_new
+    return {
+        "repeat_penalty": params.repetition_penalty,
+        "frequency_penalty": params.frequency_penalty,
+        "presence_penalty": params.presence_penalty,
+    }
 
 
 def _trained_context(gguf: Path) -> int:

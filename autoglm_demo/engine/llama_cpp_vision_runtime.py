@@ -44,6 +44,7 @@ from autoglm_demo.engine.llama_cpp_runtime import (
     _token_text,
     _trained_context,
     available_threads,
+    penalties,
 )
 from autoglm_demo.engine.types import (
     ChatMessage,
@@ -277,7 +278,7 @@ class LlamaCppVisionRuntime:
             top_p=params.top_p,
             top_k=0,
             min_p=0.0,
-            repeat_penalty=1.0,
+            **penalties(llm, params, max_new),
         )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         count, reason = 0, "length"

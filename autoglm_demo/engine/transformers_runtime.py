@@ -32,7 +32,10 @@ from transformers import (
     AutoProcessor,
     AutoTokenizer,
     BitsAndBytesConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
     PretrainedConfig,
+    RepetitionPenaltyLogitsProcessor,
     StoppingCriteria,
     StoppingCriteriaList,
 )
@@ -294,12 +297,44 @@ class TransformersRuntime:
                     max_new_tokens=max_new,
                     streamer=_QueueStreamer(out),
                     stopping_criteria=StoppingCriteriaList([_StopWhenSet(cancel)]),
+                    logits_processor=_penalties(params, prompt.prompt_tokens),
                     pad_token_id=self._pad_id,
                 )
         except BaseException as error:  # surfaced to the consumer thread, not swallowed
             out.put(error)
         finally:
             out.put(None)
+
+
+def _penalties(params: SamplingParams, prompt_tokens: int) -> LogitsProcessorList:
+    """vLLM's penalties: repetition over prompt and output with transformers' own processor
+    (the same multiplicative rule), then frequency and presence over the output."""
+    processors = LogitsProcessorList()
+    if params.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
+    if params.frequency_penalty or params.presence_penalty:
+        processors.append(
+            _OutputPenalties(params.frequency_penalty, params.presence_penalty, prompt_tokens)
+        )
+    return processors
+
+
+class _OutputPenalties(LogitsProcessor):
+    """OpenAI's additive penalties, counted over the generated tokens only: each logit loses
+    `frequency` times its token's count so far, and `presence` once if it appeared at all.
+    transformers has no processor for them."""
+
+    def __init__(self, frequency: float, presence: float, prompt_tokens: int) -> None:
+        self._frequency = frequency
+        self._presence = presence
+        self._prompt_tokens = prompt_tokens
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        generated = input_ids[:, self._prompt_tokens :]
+        counts = torch.zeros_like(scores).scatter_add_(
+            1, generated, torch.ones_like(generated, dtype=scores.dtype)
+        )
+        return scores - self._frequency * counts - self._presence * (counts > 0).to(scores.dtype)
 
 
 class _QueueStreamer(BaseStreamer):

@@ -33,6 +33,11 @@ class SamplingParams:
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # As vLLM applies them: frequency and presence over the generated tokens (OpenAI's
+    # additive definitions), repetition over prompt and generated tokens (multiplicative).
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    repetition_penalty: float = 1.0
 
     @property
     def greedy(self) -> bool:

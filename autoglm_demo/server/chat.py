@@ -3,15 +3,24 @@
 The same `_turn` feeds both the streamed (SSE) and the whole response, so the two can
 never disagree about what the model said. Audio parts are transcribed before anything else,
 and their transcripts go back to the client (`input_transcripts`) so it can show them.
+
+Where the trace goes follows the three conventions AutoGLM-Phone-9B's clients expect:
+- by default, as a reasoning parser puts it: `reasoning_content` and `reasoning`;
+- with `--reasoning-parser none`, as the official vLLM serving sends it: trace and action
+  together in `content`, without tags (clients that read only `content` keep the trace);
+- per request, `skip_special_tokens: false` (or `separate_reasoning: false`): the model's
+  text as it is, tags included, in `content`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Literal
 
 from fastapi.responses import StreamingResponse
 
@@ -27,7 +36,7 @@ from autoglm_demo.engine.types import (
     SamplingParams,
     TextDelta,
 )
-from autoglm_demo.reasoning import ReasoningSplitter, Split
+from autoglm_demo.reasoning import ReasoningSplitter, Split, TagRemover
 from autoglm_demo.server.content import ImageLimits, to_chat_messages
 from autoglm_demo.server.errors import APIError, error_body
 from autoglm_demo.server.protocol import (
@@ -47,6 +56,8 @@ from autoglm_demo.server.transcription import transcribe_audio_parts
 from autoglm_demo.speech.service import Speech
 
 log = logging.getLogger(__name__)
+
+ReasoningParser = Literal["glm45", "none"]
 
 
 async def engine_for(pool: VariantPool, model: str) -> Engine:
@@ -83,6 +94,7 @@ class _Turn:
     params: SamplingParams
     transcripts: list[InputTranscript]
     ticket: Ticket
+    reasoning_parser: ReasoningParser = "glm45"
 
     @property
     def input_transcripts(self) -> list[InputTranscript] | None:
@@ -96,9 +108,11 @@ async def create_chat_completion(
     ticket: Ticket,
     *,
     image_limits: ImageLimits,
+    reasoning_parser: ReasoningParser = "glm45",
 ) -> ChatCompletion | StreamingResponse:
     stages.mark("api.request")
     turn = await _validate(request, engine, speech, ticket, image_limits=image_limits)
+    turn = dataclasses.replace(turn, reasoning_parser=reasoning_parser)
     if request.stream:
         return StreamingResponse(
             _sse(turn, engine),
@@ -132,6 +146,7 @@ async def _validate(
         top_p=1.0 if request.top_p is None else request.top_p,
         seed=request.seed,
         stop=request.stop_sequences,
+        **{**engine.sampling_defaults, **request.penalties},
     )
     try:
         prompt = await engine.prepare(messages, template_kwargs)
@@ -145,25 +160,54 @@ async def _validate(
     return _Turn(request, prompt, params, transcripts, ticket)
 
 
+class _Verbatim:
+    """The model's text untouched, tags included: all of it is `content`."""
+
+    def feed(self, text: str) -> Split:
+        return Split(answer=text)
+
+    def finish(self) -> Split:
+        return Split()
+
+
+class _WithoutTags:
+    """The official vLLM output: the tags dropped, trace and action together in `content`."""
+
+    def __init__(self) -> None:
+        self._remover = TagRemover()
+
+    def feed(self, text: str) -> Split:
+        return Split(answer=self._remover.feed(text))
+
+    def finish(self) -> Split:
+        return Split(answer=self._remover.finish())
+
+
+def _shaper(turn: _Turn, engine: Engine) -> ReasoningSplitter | _Verbatim | _WithoutTags:
+    if turn.request.raw_tags:
+        return _Verbatim()
+    if turn.reasoning_parser == "none":
+        return _WithoutTags()
+    return ReasoningSplitter(
+        starts_in_reasoning=turn.prompt.starts_in_reasoning,
+        reasoning_model=engine.runtime.info.reasoning and turn.request.thinking,
+    )
+
+
 async def _turn(turn: _Turn, engine: Engine) -> AsyncIterator[Split | Finished]:
     """Model text as reasoning/answer deltas, then the Finished event."""
     request = turn.request
-    splitter = (
-        ReasoningSplitter(starts_in_reasoning=turn.prompt.starts_in_reasoning)
-        if request.separate_reasoning
-        else None
-    )
+    shaper = _shaper(turn, engine)
 
     def shaped(split: Split) -> Split:
         return split if request.include_reasoning else Split(answer=split.answer)
 
     async for event in engine.generate(turn.prompt, turn.params, turn.ticket):
         if isinstance(event, TextDelta):
-            split = splitter.feed(event.text) if splitter else Split(answer=event.text)
-            if split := shaped(split):
+            if split := shaped(shaper.feed(event.text)):
                 yield split
         else:
-            if splitter and (tail := shaped(splitter.finish())):
+            if tail := shaped(shaper.finish()):
                 yield tail
             yield event
 
@@ -181,16 +225,15 @@ def _finish_reason(finished: Finished) -> str:
 
 
 async def _whole(turn: _Turn, engine: Engine) -> ChatCompletion:
-    reasoning, answer = [], []
+    total = Split()
     finished: Finished | None = None
     async for item in _turn(turn, engine):
         if isinstance(item, Finished):
             finished = item
         else:
-            reasoning.append(item.reasoning)
-            answer.append(item.answer)
+            total += item
     assert finished is not None, "the engine always ends with Finished"
-    trace = "".join(reasoning) or None  # a model that does not think has no trace at all
+    trace = total.reasoning or None  # a model that does not think has no trace at all
     return ChatCompletion(
         id=completion_id(),
         created=now(),
@@ -198,7 +241,7 @@ async def _whole(turn: _Turn, engine: Engine) -> ChatCompletion:
         choices=[
             Choice(
                 message=ResponseMessage(
-                    content="".join(answer), reasoning_content=trace, reasoning=trace
+                    content=total.answer, reasoning_content=trace, reasoning=trace
                 ),
                 finish_reason=_finish_reason(finished),
             )
@@ -237,6 +280,8 @@ async def _sse(turn: _Turn, engine: Engine) -> AsyncIterator[str]:
                     usage = ChatCompletionChunk(**identity, choices=[], usage=_usage(item))
                     yield _event(usage.model_dump_json())
             else:
+                # A take-back (`reset_reasoning`) cannot travel: the trace already sent
+                # stays, and the answer repeats it in content, where it belongs.
                 yield chunk(
                     Delta(
                         content=item.answer or None,

@@ -1,10 +1,10 @@
 """OpenAI chat-completions wire types, kept apart from the serving logic (as vLLM does).
 
 Requests accept unknown fields (clients such as LangChain send extras) but validate every
-field we act on. The reasoning flags follow the three conventions in use: `enable_thinking`
-and `return_reasoning` at the top level, vLLM's `chat_template_kwargs`, and SGLang's
-`separate_reasoning`. Responses carry the trace in both `reasoning_content` (DeepSeek,
-SGLang) and `reasoning` (current vLLM).
+field we act on. The reasoning flags follow the conventions in use: `enable_thinking` and
+`return_reasoning` at the top level, vLLM's `chat_template_kwargs` and `skip_special_tokens`,
+and SGLang's `separate_reasoning`. Responses carry the trace in both `reasoning_content`
+(DeepSeek, SGLang) and `reasoning` (current vLLM).
 """
 
 from __future__ import annotations
@@ -75,10 +75,25 @@ class ChatCompletionRequest(_Lenient):
     max_completion_tokens: StrictInt | None = Field(None, ge=1)
     stop: str | list[str] | None = None
     seed: StrictInt | None = Field(None, ge=-(2**63), le=2**64 - 1)  # what torch accepts
+    frequency_penalty: StrictFloat | None = Field(
+        None, ge=-2, le=2, description="OpenAI's: minus this times each token's count so far."
+    )
+    presence_penalty: StrictFloat | None = Field(
+        None, ge=-2, le=2, description="OpenAI's: minus this for each token that appeared."
+    )
+    repetition_penalty: StrictFloat | None = Field(
+        None,
+        ge=0.01,  # vLLM takes any positive value; below this a logit can overflow to inf
+        description="vLLM's: logits of tokens in the prompt or output are divided by this "
+        "(multiplied, when negative); 1 is off.",
+    )
     n: StrictInt = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
     enable_thinking: StrictBool | None = None
     return_reasoning: StrictBool | None = None
     separate_reasoning: StrictBool = True
+    skip_special_tokens: StrictBool = Field(
+        True, description="false keeps the <think>/<answer> tags in content (vLLM's flag)."
+    )
     chat_template_kwargs: dict[str, Any] | None = None
 
     @property
@@ -90,6 +105,17 @@ class ChatCompletionRequest(_Lenient):
     @property
     def include_reasoning(self) -> bool:
         return self.return_reasoning is not False
+
+    @property
+    def raw_tags(self) -> bool:
+        """The client wants the model's text as it is, tags included, in content."""
+        return not (self.skip_special_tokens and self.separate_reasoning)
+
+    @property
+    def penalties(self) -> dict[str, float]:
+        """The penalties this request sets; the others keep the served model's defaults."""
+        names = ("frequency_penalty", "presence_penalty", "repetition_penalty")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
     @property
     def stop_sequences(self) -> tuple[str, ...]:

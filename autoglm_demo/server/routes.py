@@ -128,12 +128,14 @@ async def chat_completions(
 ) -> ChatCompletion | StreamingResponse:
     check_request(body)
     engine = await chat.engine_for(_pool(request), body.model)
+    settings = _settings(request)
     return await chat.create_chat_completion(
         body,
         engine,
         _speech(request),
         ticket_of(request),
-        image_limits=_image_limits(_settings(request)),
+        image_limits=_image_limits(settings),
+        reasoning_parser=settings.reasoning_parser,
     )
 
 

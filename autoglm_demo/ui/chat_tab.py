@@ -80,12 +80,14 @@ class ChatTab:
         voice: VoiceInput,
         recorder: Recorder,
         overlay_dir: Path,
+        export_dir: Path,
     ) -> None:
         self.client = client
         self.default_model = default_model
         self.voice_input = voice
         self.recorder = recorder
         self.overlay = overlay_hook(overlay_dir)
+        self.export_dir = export_dir
 
     # Building.
 
@@ -136,7 +138,14 @@ class ChatTab:
                         label=label("precision"), choices=[], elem_id="precision"
                     )
                     variants_info = gr.Markdown(elem_id="variants-info")
-                    answer_settings = AnswerSettings.build()
+                    answer_settings = AnswerSettings.build(settings.system_prompt_file)
+                    export = gr.Button(label("export_turn"), size="sm", elem_id="export-turn")
+                    exported = gr.File(
+                        label=label("export_file"),
+                        visible=False,
+                        interactive=False,
+                        elem_id="exported-turn",
+                    )
                 backend = gr.Markdown(elem_classes=["backend-status"], elem_id="backend-status")
         self.inputs = ChatInputs(
             turns, served, precision, answer_settings, qa_session, recording
@@ -144,6 +153,9 @@ class ChatTab:
         self.models = ModelPicker(family, precision, variants_info, backend, refresh)
         self.message, self.audio = message, audio
         family.input(self.pick_family, [served, family], [precision, variants_info])
+        export.click(
+            self.export, [turns, answer_settings.system_prompt, answer_settings.agent], [exported]
+        )
 
         def then_answer(event: gr.events.Dependency) -> gr.events.Dependency:
             """Stream the answer after `event`; re-render once it ends, even when stopped."""
@@ -265,6 +277,16 @@ class ChatTab:
         if turns and turns[-1].status is TurnStatus.WAITING:
             async for chat in self.answer(values, request):
                 yield turns, chat, gr.skip(), gr.skip()
+
+    def export(
+        self, turns: list[Turn], system_prompt: str, agent: bool, request: gr.Request
+    ) -> Any:
+        """The last answered turn's request as Open-AutoGLM's `sample_messages` JSON file."""
+        exported = handlers.export_last_turn(turns, system_prompt, agent, self.export_dir)
+        if exported is None:
+            gr.Warning(text("nothing_to_export", request_locale(request)))
+            return gr.skip()
+        return gr.File(value=str(exported), visible=True)
 
     def show(self, turns: list[Turn], request: gr.Request) -> list[dict[str, Any]]:
         return render(turns, request_locale(request))

@@ -1,7 +1,7 @@
 """The Compare tab: two variant pickers, one question, and the two answers side by side.
 
-The answer settings (thinking, temperature, top-p, length, system prompt) are the Chat
-tab's, so a comparison runs under the same settings as the conversation beside it.
+The answer settings (thinking, temperature, top-p, length, system prompt, agent mode) are
+the Chat tab's, so a comparison runs under the same settings as the conversation beside it.
 """
 
 from __future__ import annotations

@@ -5,13 +5,14 @@ turn is `autoglm_demo.answering`'s job.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 import openai
 
 from autoglm_demo.client import BackendClient
-from autoglm_demo.conversation import Turn
+from autoglm_demo.conversation import Turn, sample_messages
 from autoglm_demo.ui.models import ServedModels
 from autoglm_demo.ui.voice import VoiceInput
 
@@ -62,6 +63,22 @@ def prepare_regenerate(turns: list[Turn]) -> bool:
         return False
     turns[-1].reset_answer()
     return True
+
+
+def export_last_turn(
+    turns: list[Turn], system_prompt: str, agent: bool, folder: Path
+) -> Path | None:
+    """The request that answered the last answered turn, written as `sample_messages.json`
+    (Open-AutoGLM's scripts/check_deployment_*.py --messages-file); None when none is."""
+    answered = [i for i, turn in enumerate(turns) if turn.in_context]
+    if not answered:
+        return None
+    target = folder / uuid.uuid4().hex / "sample_messages.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(
+        sample_messages(turns[: answered[-1] + 1], system_prompt, agent=agent), encoding="utf-8"
+    )
+    return target
 
 
 async def fetch_models(client: BackendClient) -> tuple[ServedModels, str | None]:

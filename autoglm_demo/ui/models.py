@@ -38,21 +38,44 @@ class ServedModels:
         model = self._find(model_id)
         return model.details.get("precision") if model else None
 
+    def reasoning(self, model_id: str) -> bool:
+        """Whether the model thinks first, so a tag-less reply is split at its action.
+
+        vLLM's and SGLang's cards have no such flag; they count as reasoning, since they
+        serve AutoGLM-Phone-9B here (a plain model's reply still ends up whole). This
+        server's cards give the flag once the variant is loaded; before that, its answers
+        are not cut."""
+        model = self._find(model_id)
+        if model is None:
+            return True
+        if model.reasoning is not None:
+            return model.reasoning
+        return "runtime" not in model.details
+
     def weight_bytes(self, model_id: str) -> int | None:
         model = self._find(model_id)
         return model.details.get("weight_bytes") if model else None
 
     def answer_request(
-        self, model_id: str, system_prompt: str = "", options: ChatOptions | None = None
+        self,
+        model_id: str,
+        system_prompt: str = "",
+        options: ChatOptions | None = None,
+        *,
+        agent: bool = False,
+        current_app: str | None = None,
     ) -> AnswerRequest:
-        """A request to `model_id`, with the precision and weight size the backend reports
-        for it (the metrics under the answer show them)."""
+        """A request to `model_id`, with what the backend reports for it: the precision and
+        weight size (the metrics under the answer show them) and whether it reasons."""
         return AnswerRequest(
             model_id,
             self.precision(model_id),
             system_prompt,
             options or ChatOptions(),
             self.weight_bytes(model_id),
+            reasoning_model=self.reasoning(model_id),
+            agent=agent,
+            current_app=current_app,
         )
 
     def family_of(self, model_id: str | None) -> str | None:

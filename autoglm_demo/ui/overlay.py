@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from autoglm_demo.actions import Action, Point, parse_actions
+from autoglm_demo.actions import Action, Point, check_answer
 from autoglm_demo.answering import OverlayHook
 from autoglm_demo.conversation import Turn
 
@@ -63,13 +63,14 @@ def overlay_hook(folder: Path) -> OverlayHook:
     """`stream_answer`'s overlay hook: draws each finished answer's actions into `folder`."""
 
     def draw(turn: Turn) -> str | None:
-        """The turn's last screenshot with the answer's actions drawn on it, if both exist."""
-        actions = parse_actions(turn.answer)
-        if not actions or not turn.images:
+        """The turn's last screenshot with the answer's action drawn on it, if the answer is
+        a valid action (the badge's verdict: a malformed one is not drawn) and there is one."""
+        verdict = check_answer(turn.answer)
+        if verdict.action is None or not turn.images:
             return None
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"actions-{uuid.uuid4().hex}.png"
-        return str(save_overlay(turn.images[-1], actions, target))
+        return str(save_overlay(turn.images[-1], [verdict.action], target))
 
     return draw
 

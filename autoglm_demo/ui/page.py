@@ -64,7 +64,8 @@ def build_page(
 ) -> gr.Blocks:
     # Overlays go to the upload folder, which Gradio serves files from without extra setup.
     overlay_dir = private_upload_dir() / "overlays"
-    chat = ChatTab(client, settings.primary_model_name, voice, recorder, overlay_dir)
+    export_dir = private_upload_dir() / "exports"
+    chat = ChatTab(client, settings.primary_model_name, voice, recorder, overlay_dir, export_dir)
     compare = CompareTab(client, overlay_dir)
     qa_page = QaPage(recorder, client, private_upload_dir())
     with gr.Blocks(title="AutoGLM-Phone-9B demo") as demo:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autoglm_demo.actions import check_answer
 from autoglm_demo.conversation import Turn, TurnStatus
 from autoglm_demo.ui.i18n import DEFAULT_LOCALE, text
 from autoglm_demo.ui.metrics import footer
@@ -47,6 +48,8 @@ def _answer(turn: Turn, locale: str) -> list[ChatbotMessage]:
     body: list[Any] = []
     if turn.answer:
         body.append(turn.answer)
+        if turn.status in (TurnStatus.DONE, TurnStatus.STOPPED):
+            body.append(f"<sub>{action_badge(turn.answer, locale)}</sub>")
     if turn.overlay:
         body.append({"path": turn.overlay, "alt_text": text("actions_overlay", locale)})
     if footer := _footer(turn, locale):
@@ -64,6 +67,16 @@ def _answer(turn: Turn, locale: str) -> list[ChatbotMessage]:
             }
         )
     return messages
+
+
+def action_badge(answer: str, locale: str) -> str:
+    """What the answer is against AutoGLM's action grammar, in a few words."""
+    verdict = check_answer(answer)
+    if verdict.kind == "valid":
+        return "✅ " + text("valid_action", locale)
+    if verdict.kind == "not_action":
+        return "▫️ " + text("not_action", locale)
+    return f"⚠️ {text('malformed_action', locale)}: {verdict.reason}"
 
 
 def _reasoning(turn: Turn, locale: str) -> ChatbotMessage:
