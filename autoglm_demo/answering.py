@@ -29,7 +29,13 @@ from autoglm_demo.client import (
     TranscriptReport,
     UsageReport,
 )
-from autoglm_demo.conversation import Stopwatch, Turn, TurnStatus, request_messages
+from autoglm_demo.conversation import (
+    Stopwatch,
+    Turn,
+    TurnStatus,
+    UnreadableImage,
+    request_messages,
+)
 
 RENDER_INTERVAL_S = 0.05  # re-rendering the whole chat per token is wasted work past ~20 Hz
 
@@ -96,6 +102,10 @@ async def stream_answer(
         if turn.status is TurnStatus.STREAMING:
             turn.status = TurnStatus.DONE
             turn.overlay = overlay(turn) if overlay else None
+    except UnreadableImage as error:
+        # A file uploaded as a screenshot that is none: the turn fails with a reason, and
+        # the conversation before it stays as it was.
+        turn.error, turn.status = str(error), TurnStatus.FAILED
     finally:
         if turn.status is TurnStatus.STREAMING:  # cancelled by Stop (or the page went away)
             turn.status = TurnStatus.STOPPED

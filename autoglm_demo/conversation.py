@@ -140,14 +140,25 @@ def user_content(turn: Turn, text: str | None = None) -> list[dict[str, Any]]:
     return parts
 
 
+class UnreadableImage(ValueError):
+    """A file sent as an image that Pillow cannot read as one (its message names the file,
+    never the folder it sits in)."""
+
+
 def image_data_uri(path: str | Path, max_side: int = MAX_IMAGE_SIDE) -> str:
     """The image as a data: URI, downscaled so its longer side is at most `max_side`.
 
     Screenshots stay PNG (sharp text, flat colours); photos go as JPEG, which is far smaller.
     """
-    with Image.open(path) as image:
-        keep_png = image.format == "PNG"
-        image = image.convert("RGB")
+    try:
+        with Image.open(path) as image:
+            keep_png = image.format == "PNG"
+            image = image.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as error:  # not an image, or a pixel bomb
+        raise UnreadableImage(
+            f"{Path(path).name} could not be read as an image. Send a PNG, JPEG or WebP "
+            "screenshot."
+        ) from error
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     if keep_png:

@@ -389,3 +389,19 @@ def test_page_transcribes_locally_when_the_backend_has_no_transcription_route(
 
         heard = asyncio.run(scenario())
     assert local.loaded and word_errors(sentence, heard) <= 2
+
+
+def test_a_file_that_is_no_image_fails_its_turn_readably(tmp_path: Path) -> None:
+    """A text file named like a screenshot: the turn fails with a reason that names the
+    file but not its folder, the backend is never asked, and earlier turns stay."""
+    fake = tmp_path / "screen.png"
+    fake.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    earlier = Turn("hello", answer="Hi!", status=TurnStatus.DONE)
+    turns = [earlier, Turn("what is on this screen?", images=[str(fake)])]
+    unreachable = BackendClient(f"http://127.0.0.1:{free_port()}/v1")
+    shown = answer(unreachable, turns, tmp_path)
+    assert turns[-1].status is TurnStatus.FAILED
+    assert turns[-1].error and "screen.png could not be read as an image" in turns[-1].error
+    assert str(tmp_path) not in turns[-1].error
+    assert "could not be read as an image" in shown[-1][-1]["content"]
+    assert turns[0] is earlier and earlier.status is TurnStatus.DONE and earlier.answer == "Hi!"
