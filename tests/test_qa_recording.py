@@ -116,7 +116,7 @@ def test_every_turn_is_recorded_with_its_inputs_request_answer_and_metrics(
     # Who answered and how, then what came back and how fast.
     assert asked[0].precision  # as /v1/models reports it
     assert (first.model, first.precision, first.options.chat_options()) == (
-        "autoglm-phone-9b",
+        "autoglm-phone-9b-full",  # the page asks each variant by its explicit name
         asked[0].precision,
         OPTIONS,
     )
