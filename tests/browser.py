@@ -42,14 +42,19 @@ def send(page: Page, text: str, images: list[Path] = ()) -> None:
 def open_trace(page: Page, chat: Locator, trace_text: str) -> None:
     """Make the finished reasoning block show `trace_text`.
 
-    A finished trace collapses, and a click opens it; the collapse can land just after a
-    check, so check again after each click (bounded)."""
+    A finished trace collapses, and a click opens it; the collapse (a re-render of the
+    chat) can land just after a click on a loaded machine, so each click gets a bounded
+    wait for the trace, and a block closed again is clicked again."""
     reasoning = chat.get_by_text("Reasoning")
     expect(reasoning).to_be_visible()
     trace = chat.get_by_text(trace_text)
-    for _ in range(3):
+    for _ in range(5):
         if trace.is_visible():
-            break
+            return
         reasoning.click()
-        page.wait_for_timeout(500)
+        try:
+            expect(trace).to_be_visible(timeout=2_000)
+            return
+        except AssertionError:
+            page.wait_for_timeout(200)
     expect(trace).to_be_visible()
