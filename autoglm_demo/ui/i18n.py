@@ -173,7 +173,7 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "current_app": "当前应用（可选，例如 设置）",
         "system_prompt_file": "加载系统提示词文件",
         "export_turn": "导出最后一轮（sample_messages JSON）",
-        "export_file": "sample_messages.json",
+        "export_file": "导出的 sample_messages.json",
         "nothing_to_export": "还没有可以导出的已回答轮次。",
         "qa_recording": "记录对话，用于 QA 测试",
         "qa_recording_info": "记录的会话会出现在 QA 标签页中，能打开本页面的人都能看到。",
