@@ -1,8 +1,9 @@
 """The page as an API: gradio_client and an MCP client against real servers on loopback.
 
-One page serves the tagged model (it thinks, then taps) with --mcp; two more pages, one
-behind --page-auth and one behind --api-key, answer through its /v1, so only one model
-loads. Every UI event is private: `view_api()` lists exactly the public endpoints.
+One page serves the tagged model (it thinks, then taps) with --mcp; two more pages answer
+through its /v1, so only one model loads: one behind --page-auth, and `python app.py`
+itself behind --api-key. Every UI event is private: `view_api()` lists exactly the public
+endpoints.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import http.server
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,15 +31,18 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from PIL import Image
 
 from autoglm_demo.main import build_page_app
+from autoglm_demo.server.deadlines import SHUTDOWN_GRACE_S
 from autoglm_demo.settings import Settings
 from autoglm_demo.ui.api import keep_only_public, public
 from autoglm_demo.ui.chat_tab import EXAMPLE_SCREENSHOT
 from tests.conftest import TAGGED_REPLY, free_port, page_settings, serve_app
 from tests.gradio_protocol import Event, page_events, run_event
+from tests.test_page_api_guard import basic
 from tests.test_page_files import hostile, plain
 
 pytestmark = pytest.mark.slow
 
+ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = {"/chat", "/transcribe"}
 CHAT_PARAMETERS = [
     "message", "images", "audio", "model", "thinking", "temperature", "top_p", "max_tokens",
@@ -44,13 +52,16 @@ ANSWER = TAGGED_REPLY.split("<answer>")[1].split("</answer>")[0]
 REASONING = TAGGED_REPLY.split("<think>")[1].split("</think>")[0]
 KEY = "page-api-key-5c1e"
 LOGIN = ("demo", "pass:word")
+# gradio_client keeps a heartbeat stream open to each server it used, which a stopping
+# server waits for; the product's own bound.
+STOP_SOON = {"timeout_graceful_shutdown": SHUTDOWN_GRACE_S}
 
 
 @pytest.fixture(scope="module")
 def page(tagged_model_dir: Path, offline_cache_dir: Path) -> Iterator[str]:
     port = free_port()
     settings = page_settings(tagged_model_dir, port, cache_dir=offline_cache_dir, mcp=True)
-    with serve_app(build_page_app(settings), port=port) as base:
+    with serve_app(build_page_app(settings), port=port, **STOP_SOON) as base:
         yield base
 
 
@@ -60,7 +71,7 @@ def page_in_front_of(backend: str, **guard: Any) -> Any:
     settings = Settings(
         backend_url=backend + "/v1", port=port, log_level="warning", mcp=True, **guard
     )
-    return serve_app(build_page_app(settings), port=port, ready_path=None)
+    return serve_app(build_page_app(settings), port=port, ready_path=None, **STOP_SOON)
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +81,33 @@ def login_page(page: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def key_page(page: str) -> Iterator[str]:
-    with page_in_front_of(page, api_key=KEY) as url:
+def key_page(page: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python app.py --mcp --api-key KEY` itself, in front of `page`'s /v1."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    command = [sys.executable, "app.py", "--backend-url", page + "/v1", "--port", str(port),
+               "--mcp", "--api-key", KEY, "--log-level", "warning"]
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AUTOGLM_")}
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while not _answers(url + "/config"):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "python app.py did not start in 180 s"
+            time.sleep(0.5)
         yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def served_variant(page: str) -> str:
@@ -301,11 +336,6 @@ def test_mcp_lists_the_tools_and_calls_chat(page: str) -> None:
 # Access: the login and the key cover the API and MCP.
 
 
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 MCP_INITIALIZE = {
