@@ -37,6 +37,7 @@ from autoglm_demo.ui.api import keep_only_public, public
 from autoglm_demo.ui.chat_tab import EXAMPLE_SCREENSHOT
 from tests.conftest import TAGGED_REPLY, free_port, page_settings, serve_app
 from tests.gradio_protocol import Event, page_events, run_event
+from tests.speech_audio import speak, word_errors
 from tests.test_page_api_guard import basic
 from tests.test_page_files import hostile, plain
 
@@ -261,6 +262,18 @@ def test_an_image_url_goes_to_the_backend_under_its_rules(
             api_name="/chat",
         )
     assert requests == []
+
+
+def test_a_spoken_question_is_transcribed_and_answered(
+    page: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    sentence = "Open the Wi-Fi settings on this phone."
+    clip = speak(sentence, tmp_path_factory.mktemp("audio") / "question.wav")
+    client = Client(page, verbose=False)
+    heard = client.predict(handle_file(str(clip)), api_name="/transcribe")
+    assert word_errors(sentence, heard) <= 2, heard
+    answer, *_ = client.predict(audio=handle_file(str(clip)), api_name="/chat")
+    assert answer == ANSWER
 
 
 def test_transcription_takes_no_url(page: str, image_host: tuple[str, list[str]]) -> None:
