@@ -53,7 +53,7 @@ class TurnStatus(str, Enum):
 @dataclass
 class Turn:
     text: str
-    images: list[str] = field(default_factory=list)  # file paths, as Gradio uploaded them
+    images: list[str] = field(default_factory=list)  # file paths as uploaded, or http(s) URLs
     audio: str | None = None  # a recording or audio file; `text` holds its transcript once known
     reasoning: str = ""
     answer: str = ""
@@ -88,7 +88,7 @@ class Turn:
         list of images changed)."""
         paths = tuple(self.images)
         if self._encoded is None or self._encoded[0] != paths:
-            self._encoded = (paths, tuple(image_data_uri(path) for path in paths))
+            self._encoded = (paths, tuple(_image_url(path) for path in paths))
         return self._encoded[1]
 
 
@@ -143,6 +143,17 @@ def user_content(turn: Turn, text: str | None = None) -> list[dict[str, Any]]:
 class UnreadableImage(ValueError):
     """A file sent as an image that Pillow cannot read as one (its message names the file,
     never the folder it sits in)."""
+
+
+def is_url(image: str) -> bool:
+    """An image given by its http(s) URL (the public API takes them), not a file here."""
+    return image.startswith(("http://", "https://"))
+
+
+def _image_url(image: str) -> str:
+    """What an image_url part carries: a file as a data: URI; a URL as it is, for the
+    backend to fetch under its own rules (--image-url-hosts), never fetched by the page."""
+    return image if is_url(image) else image_data_uri(image)
 
 
 def image_data_uri(path: str | Path, max_side: int = MAX_IMAGE_SIDE) -> str:

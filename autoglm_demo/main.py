@@ -15,6 +15,7 @@ import logging
 import uvicorn
 from fastapi import FastAPI
 
+from autoglm_demo.access import Login
 from autoglm_demo.client import BackendClient
 from autoglm_demo.engine.admission import Admission
 from autoglm_demo.engine.catalogue import VariantSpec, default_precision, variant_specs
@@ -27,6 +28,7 @@ from autoglm_demo.server.api import create_app
 from autoglm_demo.server.deadlines import uvicorn_options
 from autoglm_demo.server.limits import MIB, BodyCap, BodySizeLimit
 from autoglm_demo.server.login_throttle import LoginThrottle, login_note
+from autoglm_demo.server.page_api_guard import PageApiGuard
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech.service import Speech
 from autoglm_demo.ui.voice import VoiceInput
@@ -39,12 +41,16 @@ PAGE_REQUEST_BYTES = MIB
 _MULTIPART_SLACK = 64 * 2**10  # part headers and boundaries around the uploaded files
 
 
-def embedded_api_url(settings: Settings) -> str:
-    """Where this process's own /v1 is reachable from inside the process."""
+def local_url(settings: Settings) -> str:
+    """Where this process is reachable from inside the process."""
     host = "127.0.0.1" if settings.host in _ANY_INTERFACE else settings.host
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{settings.port}/v1"
+    return f"http://{host}:{settings.port}"
+
+
+def embedded_api_url(settings: Settings) -> str:
+    return local_url(settings) + "/v1"
 
 
 def build_page_app(settings: Settings, pool: VariantPool | None = None) -> FastAPI:
@@ -71,17 +77,20 @@ def build_page_app(settings: Settings, pool: VariantPool | None = None) -> FastA
         transport=None if settings.backend_url else StreamingASGITransport(app),
     )
     note = login_note() if settings.page_auth else None
-    mount_page(app, client, settings, VoiceInput(client, speech), recorder, login, note)
-    guard_page_requests(app, settings)
+    voice = VoiceInput(client, speech)
+    mount_page(app, client, settings, voice, recorder, login, note, local_url(settings))
+    guard_page_requests(app, settings, login)
     return app
 
 
-def guard_page_requests(app: FastAPI, settings: Settings) -> None:
-    """Caps on every request body, and on login tries, ahead of Gradio's routes.
+def guard_page_requests(app: FastAPI, settings: Settings, login: Login | None) -> None:
+    """Caps on every request body, on login tries, and credentials on the page's API
+    routes that Gradio leaves open (MCP), ahead of Gradio's routes.
 
     Gradio reads a whole body before it checks the login or the input, so without a cap
     anyone could make the server hold 200 MiB per request.
     """
+    app.add_middleware(PageApiGuard, api_key=settings.api_key, login=login)
     if settings.page_auth:
         app.add_middleware(LoginThrottle)
     app.add_middleware(BodySizeLimit, caps=page_body_caps(settings))  # outermost

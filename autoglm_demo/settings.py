@@ -189,14 +189,21 @@ class Settings:
     )
     api_key: str | None = _option(
         None,
-        "Bearer key required on this server's /v1 and sent by the page to its backend "
-        "(with --backend-url: that server's key). Empty: /v1 is open.",
+        "Bearer key required on this server's /v1, on the page's public API (gradio_client, "
+        "MCP) and sent by the page to its backend (with --backend-url: that server's key). "
+        "Empty: /v1 is open.",
     )
     page_auth: str | None = _option(
         None,
         "USER:PASSWORD that the page asks for before it shows anything (a login form). "
         "Empty: the page is open. Wrong passwords are throttled (5 a minute per address, "
-        "30 in all). It does not guard /v1; --api-key does.",
+        "30 in all). It guards the page's API and MCP too (MCP clients send it as HTTP "
+        "Basic), not /v1; --api-key does.",
+    )
+    mcp: bool = _option(
+        False,
+        "Page: serve the chat and transcription endpoints as MCP tools at /gradio_api/mcp "
+        "(Gradio's MCP server), behind the same --page-auth login (HTTP Basic) or --api-key.",
     )
     log_level: str = _option(
         "info", "Console log level.", choices=("debug", "info", "warning", "error")

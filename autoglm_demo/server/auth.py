@@ -7,13 +7,12 @@ so setting it never locks the page out.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from fastapi.security.utils import get_authorization_scheme_param
 
+from autoglm_demo.access import KEY_REFUSED, bearer_matches
 from autoglm_demo.server.errors import APIError
 
 # auto_error=False: a missing header must become our OpenAI-shaped 401, not FastAPI's 403.
@@ -24,15 +23,8 @@ def check_key(expected: str | None, authorization: str | None) -> None:
     """Raise the 401 unless `authorization` is `Bearer <expected>` (or no key is set)."""
     if not expected:
         return
-    scheme, given = get_authorization_scheme_param(authorization)
-    # compare_digest: its time does not tell how much of a guess was right. On bytes,
-    # because it refuses str with non-ASCII characters, which a header can carry.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise APIError(
-            401,
-            "Missing or incorrect API key. Send it as 'Authorization: Bearer KEY'.",
-            code="invalid_api_key",
-        )
+    if not bearer_matches(expected, authorization):
+        raise APIError(401, KEY_REFUSED, code="invalid_api_key")
 
 
 def require_api_key(

@@ -11,6 +11,10 @@ place, open indefinitely. Two deadlines close that:
   this phase, so it is a small subclass of uvicorn's h11 protocol;
 - the body, in the app: it must have arrived within `--read-timeout` of the request's start,
   or the request gets a 408 in OpenAI's error shape and the connection is closed.
+
+A third bounds stopping: a server asked to stop waits for open responses, and some never
+end by themselves (an open tab's heartbeat stream, or the one the MCP server's own
+loopback client holds after its first tool call), so after `SHUTDOWN_GRACE_S` they are cut.
 """
 
 from __future__ import annotations
@@ -23,10 +27,15 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+SHUTDOWN_GRACE_S = 5  # within Docker's 10 s between its stop signal and its kill
+
 
 def uvicorn_options(read_timeout_s: float) -> dict[str, Any]:
     """What `uvicorn.run` or `uvicorn.Config` needs besides the app, host and port."""
-    return {"http": functools.partial(HeaderDeadlineProtocol, header_timeout_s=read_timeout_s)}
+    return {
+        "http": functools.partial(HeaderDeadlineProtocol, header_timeout_s=read_timeout_s),
+        "timeout_graceful_shutdown": SHUTDOWN_GRACE_S,
+    }
 
 
 class BodyDeadline:

@@ -91,16 +91,14 @@ class AnswerSettings:
 
     def request(self, values: Values, model: str, served: ServedModels) -> AnswerRequest:
         """What the settings ask of `model`, with what the backend says about it."""
-        options = ChatOptions(
+        return answer_request(
+            served,
+            model,
+            thinking=values[self.thinking],
             temperature=values[self.temperature],
             top_p=values[self.top_p],
-            max_tokens=int(values[self.max_tokens]),
-            enable_thinking=values[self.thinking],
-        )
-        return served.answer_request(
-            model,
-            values[self.system_prompt],
-            options,
+            max_tokens=values[self.max_tokens],
+            system_prompt=values[self.system_prompt],
             agent=values[self.agent],
             current_app=values[self.current_app],
         )
@@ -120,6 +118,31 @@ class AnswerSettings:
         except (OSError, UnicodeDecodeError) as error:
             gr.Warning(f"{text('system_prompt_file', request_locale(request))}: {error}")
             return gr.skip(), gr.skip()
+
+
+def answer_request(
+    served: ServedModels,
+    model: str,
+    *,
+    thinking: bool,
+    temperature: float,
+    top_p: float,
+    max_tokens: float,
+    system_prompt: str,
+    agent: bool,
+    current_app: str | None,
+) -> AnswerRequest:
+    """The one place answer settings become a request: the page's controls and the public
+    `chat` endpoint both come here."""
+    options = ChatOptions(
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=int(max_tokens),
+        enable_thinking=thinking,
+    )
+    return served.answer_request(
+        model, system_prompt, options, agent=agent, current_app=current_app
+    )
 
 
 def _agent_controls(*, agent: bool) -> dict[str, Any]:

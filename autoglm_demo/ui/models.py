@@ -17,6 +17,10 @@ from autoglm_demo.client import BackendModel, ChatOptions
 from autoglm_demo.ui.metrics import human_size
 
 
+class UnknownModel(ValueError):
+    """A model name the backend does not serve; the message lists those it does."""
+
+
 @dataclass(frozen=True)
 class ServedModels:
     models: tuple[BackendModel, ...] = ()
@@ -77,6 +81,23 @@ class ServedModels:
             agent=agent,
             current_app=current_app,
         )
+
+    def resolve(self, name: str, primary: str) -> str:
+        """The model id a caller's `name` stands for; UnknownModel when none is served.
+
+        Empty: the variant the page picks, the backend's default variant of the family of
+        `primary` (the --served-model-name), else of the first family. A served id (the
+        bare name, which the backend answers with its default variant, or an explicit
+        `-full`, `-int8`, `-int4` one) stands for itself."""
+        name = name.strip()
+        ids = [model.id for model in self.models]
+        if not name:
+            family = self.family_of(primary) or next(iter(self.families()), None)
+            return self.default_variant(family) or primary
+        if name in ids:
+            return name
+        served = ", ".join(ids) or "none"
+        raise UnknownModel(f"Unknown model {name!r}. The backend serves: {served}.")
 
     def family_of(self, model_id: str | None) -> str | None:
         model = self._find(model_id)

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from autoglm_demo.actions import Action, Point, check_answer
 from autoglm_demo.answering import OverlayHook
-from autoglm_demo.conversation import Turn
+from autoglm_demo.conversation import Turn, is_url
 
 MARK_COLOUR = (230, 30, 60)  # a red that stands out on the light and dark screens phones use
 LABEL_BACKGROUND = (20, 20, 20)
@@ -64,9 +64,10 @@ def overlay_hook(folder: Path) -> OverlayHook:
 
     def draw(turn: Turn) -> str | None:
         """The turn's last screenshot with the answer's action drawn on it, if the answer is
-        a valid action (the badge's verdict: a malformed one is not drawn) and there is one."""
+        a valid action (the badge's verdict: a malformed one is not drawn) and there is one.
+        A screenshot given by URL is not drawn on: the page never fetches URLs itself."""
         verdict = check_answer(turn.answer)
-        if verdict.action is None or not turn.images:
+        if verdict.action is None or not turn.images or is_url(turn.images[-1]):
             return None
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"actions-{uuid.uuid4().hex}.png"

@@ -11,9 +11,11 @@ import autoglm_demo
 from autoglm_demo.client import BackendClient
 from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.settings import Settings
+from autoglm_demo.ui.api import PublicApi, keep_only_public
 from autoglm_demo.ui.chat_tab import ChatTab
 from autoglm_demo.ui.compare_tab import CompareTab
 from autoglm_demo.ui.i18n import I18N, label
+from autoglm_demo.ui.mcp import call_tools_on_loopback
 from autoglm_demo.ui.models import ServedModels
 from autoglm_demo.ui.qa_tab import QaPage, build_qa_tab
 from autoglm_demo.ui.uploads import (
@@ -38,12 +40,16 @@ def mount_page(
     recorder: Recorder,
     login: tuple[str, str] | None,
     login_message: str | None = None,
+    page_url: str = "",
 ) -> None:
     """The page at / of `app`, talking to its backend through `client`, with Gradio's file
-    checks on: uploads in, nothing else out."""
+    checks on: uploads in, nothing else out. `page_url`: where this process serves the
+    page on loopback, for the MCP server's own calls (--mcp)."""
     private_upload_dir()  # before the page is built: Gradio reads it then
     demo = build_page(client, settings, voice, recorder)
     end_sessions_when_closed(demo)
+    # Default-deny, once every event exists: only `@public` endpoints are an API.
+    keep_only_public(demo)
     gr.mount_gradio_app(
         app, demo, path="/", i18n=I18N, css=CSS, theme=gr.themes.Soft(), footer_links=["api"],
         auth=login,
@@ -55,8 +61,11 @@ def mount_page(
         blocked_paths=never_served(
             Path(autoglm_demo.__file__).parent, Path.cwd(), settings.cache_dir
         ),
+        mcp_server=settings.mcp,
     )
     check_file_access(demo)
+    if settings.mcp:
+        call_tools_on_loopback(demo, page_url, login, settings.api_key)
 
 
 def build_page(
@@ -68,6 +77,7 @@ def build_page(
     chat = ChatTab(client, settings.primary_model_name, voice, recorder, overlay_dir, export_dir)
     compare = CompareTab(client, overlay_dir)
     qa_page = QaPage(recorder, client, private_upload_dir())
+    api = PublicApi(client, settings.primary_model_name, voice, overlay_dir, settings.api_key)
     with gr.Blocks(title="AutoGLM-Phone-9B demo") as demo:
         served = gr.State(ServedModels())
         gr.Markdown("# " + label("title"), elem_id="title")
@@ -81,4 +91,5 @@ def build_page(
                 build_qa_tab(qa_page, qa_tab, served, chat.models.precision)
         for listing in chat.list_models(demo):
             listing.then(compare.show_choices, [served], compare.choice_outputs)
+        api.build()
     return demo
