@@ -26,7 +26,6 @@ from autoglm_demo.engine.pool import Variant, VariantPool
 from autoglm_demo.server.api import create_app
 from autoglm_demo.server.deadlines import uvicorn_options
 from autoglm_demo.server.limits import MIB, BodyCap, BodySizeLimit
-from autoglm_demo.server.login_throttle import LoginThrottle
 from autoglm_demo.server.page_start import Lifespan, PageStart
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech.service import Speech
@@ -98,6 +97,9 @@ def guard_page_requests(app: FastAPI, settings: Settings) -> None:
     anyone could make the server hold 200 MiB per request.
     """
     if settings.page_auth:
+        # The rate-limit library is imported only for a page with a login.
+        from autoglm_demo.server.login_throttle import LoginThrottle
+
         app.add_middleware(LoginThrottle)
     app.add_middleware(BodySizeLimit, caps=page_body_caps(settings))  # outermost
 

@@ -92,7 +92,8 @@ class PageStart:
             raise
         except BaseException as error:  # SystemExit carries a bad flag's message
             self.state, self.error = PageState.FAILED, str(error) or type(error).__name__
-            log.error("The page could not start: %s", self.error, exc_info=error)
+            trace = None if isinstance(error, SystemExit) else error  # a flag's needs none
+            log.error("The page could not start: %s", self.error, exc_info=trace)
             self._on_failure()
             return
         self.state = PageState.READY
