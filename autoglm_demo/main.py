@@ -2,38 +2,34 @@
 
 `python app.py` serves the page at / and the OpenAI-compatible API at /v1 in one process
 (`serve_page`); `python -m autoglm_demo serve` serves the API alone (`serve_api`). Both
-start here: logging, the runtimes pool, the server app, the page app, the QA recorder and
-the page's login. The page talks to whichever backend through the OpenAI API, even to the
-embedded one.
+start here: logging, the runtimes pool, the server app, and the page app (its parts, the
+slowest to import, in `page_assembly`). The page talks to whichever backend through the
+OpenAI API, even to the embedded one. `python app.py` serves the API first and mounts the
+page once serving, so /health and /v1 answer while Gradio imports.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.main import STARTUP_FAILURE
 
 from autoglm_demo.access import Login
-from autoglm_demo.client import BackendClient
 from autoglm_demo.engine.admission import Admission
 from autoglm_demo.engine.catalogue import VariantSpec, default_precision, variant_specs
 from autoglm_demo.engine.engine import Engine
 from autoglm_demo.engine.pool import Variant, VariantPool
-from autoglm_demo.inprocess import StreamingASGITransport
-from autoglm_demo.qa.recorder import Recorder
-from autoglm_demo.qa.store import QaStore, QaStoreError, default_url
 from autoglm_demo.server.api import create_app
 from autoglm_demo.server.deadlines import uvicorn_options
 from autoglm_demo.server.limits import MIB, BodyCap, BodySizeLimit
-from autoglm_demo.server.login_throttle import LoginThrottle, login_note
-from autoglm_demo.server.page_api_guard import PageApiGuard
+from autoglm_demo.server.page_start import Lifespan, PageStart
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech.service import Speech
-from autoglm_demo.ui.voice import VoiceInput
-
-_ANY_INTERFACE = {"0.0.0.0", "::", ""}
 
 # Every page request but an upload is a small JSON or form body (a message, settings, a
 # login); 1 MiB leaves room for a long system prompt and refuses the rest unread.
@@ -41,46 +37,58 @@ PAGE_REQUEST_BYTES = MIB
 _MULTIPART_SLACK = 64 * 2**10  # part headers and boundaries around the uploaded files
 
 
-def local_url(settings: Settings) -> str:
-    """Where this process is reachable from inside the process."""
-    host = "127.0.0.1" if settings.host in _ANY_INTERFACE else settings.host
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+def build_page_app(
+    settings: Settings,
+    pool: VariantPool | None = None,
+    on_failure: Callable[[], None] = lambda: None,
+) -> FastAPI:
+    """The page at / and (unless a remote backend is used) the API at /v1. The API serves
+    at once; the page is mounted from a thread once the app serves (`PageStart`), since
+    importing Gradio and building the page take seconds that /health and /v1 do not need.
+    `pool`: the embedded backend's variants, if already made; `on_failure`: called if the
+    page cannot be built."""
+    app = page_host(settings, pool)
+    PageStart(partial(mount_page, app, settings), on_failure).install(app)
+    return app
 
 
-def embedded_api_url(settings: Settings) -> str:
-    return local_url(settings) + "/v1"
-
-
-def build_page_app(settings: Settings, pool: VariantPool | None = None) -> FastAPI:
-    """`pool`: the embedded backend's variants, when the caller has already started loading
-    them (`serve_page` does, so that the model loads while the page's libraries import)."""
-    # Gradio is the slowest import of all: only here, after the model began loading.
-    from autoglm_demo.ui.page import mount_page
-
-    recorder = open_recorder(settings)  # first: a bad --qa-db fails before the page is built
-    login = page_login(settings.page_auth)
+def page_host(settings: Settings, pool: VariantPool | None) -> FastAPI:
+    """The app the page is mounted on: the embedded API, or (remote backend) a bare app,
+    with the page's request guards in front, which must be in place before it serves."""
+    page_login(settings.page_auth)  # a bad --page-auth fails before anything is served
     # One recogniser per process, loaded on first use: the embedded API's, or (remote
     # backend) the page's own, needed only if that backend cannot transcribe.
     speech = Speech(settings)
     if settings.backend_url:
         # Remote backend: no engine is created, so no model is loaded here at all.
         app = FastAPI(title="AutoGLM-Phone-9B demo")
+        app.state.speech = speech
     else:
         app = create_app(settings, pool or build_pool(settings), speech)
-    # One key setting: the embedded /v1 requires it, and a remote backend gets it. The
-    # embedded one is called in-process: the same requests, without a loopback socket.
-    client = BackendClient(
-        settings.backend_url or embedded_api_url(settings),
-        settings.api_key,
-        transport=None if settings.backend_url else StreamingASGITransport(app),
-    )
-    note = login_note() if settings.page_auth else None
-    voice = VoiceInput(client, speech)
-    mount_page(app, client, settings, voice, recorder, login, note, local_url(settings))
-    guard_page_requests(app, settings, login)
+    guard_page_requests(app, settings, page_login(settings.page_auth))
     return app
+
+
+def mount_page(app: FastAPI, settings: Settings) -> Lifespan:
+    """Mount the page on an app that has started, and return the lifespan Gradio's mount
+    adds (its queue, its clean-up), which the app's own start could not run."""
+    # The page's modules (Gradio, the openai SDK, the QA store) are the slowest imports of
+    # all: only here, once the API serves.
+    from autoglm_demo.page_assembly import mount_page_on
+
+    started = app.router.lifespan_context
+    # Gradio wraps the app's lifespan in its own; around a no-op, it is the page's alone.
+    app.router.lifespan_context = _no_lifespan
+    try:
+        mount_page_on(app, settings, app.state.speech, page_login(settings.page_auth))
+        return app.router.lifespan_context
+    finally:
+        app.router.lifespan_context = started
+
+
+@asynccontextmanager
+async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
+    yield
 
 
 def guard_page_requests(app: FastAPI, settings: Settings, login: Login | None) -> None:
@@ -90,9 +98,15 @@ def guard_page_requests(app: FastAPI, settings: Settings, login: Login | None) -
     Gradio reads a whole body before it checks the login or the input, so without a cap
     anyone could make the server hold 200 MiB per request.
     """
-    app.add_middleware(PageApiGuard, api_key=settings.api_key, login=login)
+    # The guards' rate-limit library is imported only for a page with a login or a key.
     if settings.page_auth:
+        from autoglm_demo.server.login_throttle import LoginThrottle
+
         app.add_middleware(LoginThrottle)
+    if settings.api_key or login:
+        from autoglm_demo.server.page_api_guard import PageApiGuard
+
+        app.add_middleware(PageApiGuard, api_key=settings.api_key, login=login)
     app.add_middleware(BodySizeLimit, caps=page_body_caps(settings))  # outermost
 
 
@@ -151,18 +165,7 @@ def served_names(names: tuple[str, ...], precision: str, *, default: bool) -> tu
     return explicit + names if default else explicit
 
 
-def open_recorder(settings: Settings) -> Recorder:
-    """The QA store (migrated to the current schema) and its writer, flushed at exit."""
-    try:
-        store = QaStore(settings.qa_db or default_url(settings.cache_dir))
-    except QaStoreError as error:
-        raise SystemExit(str(error)) from None
-    recorder = Recorder(store, store_media=settings.qa_store_media)
-    atexit.register(recorder.close)
-    return recorder
-
-
-def page_login(page_auth: str | None) -> tuple[str, str] | None:
+def page_login(page_auth: str | None) -> Login | None:
     """--page-auth USER:PASSWORD as Gradio's (user, password); the password may hold ':'."""
     if not page_auth:
         return None
@@ -179,23 +182,39 @@ def configure_logging(level: str) -> None:
 
 
 def serve_page(settings: Settings) -> None:
-    """The page and (unless a remote backend is used) the API, until interrupted."""
+    """The page and (unless a remote backend is used) the API, until interrupted. The API
+    serves first, while the page's libraries import and the page is built."""
     configure_logging(settings.log_level)
     pool = None
     if not settings.backend_url:
         pool = build_pool(settings)
-        pool.start()  # the default variant loads on its thread while the page's libraries import
-    _run(build_page_app(settings, pool), settings)
+        pool.start()  # the default variant loads on its thread while the rest imports
+
+    def stop() -> None:
+        server.should_exit = True
+
+    app = build_page_app(settings, pool, on_failure=stop)
+    server = uvicorn.Server(_server_config(app, settings))
+    _serve(server)
+    if app.state.page_start.error:
+        raise SystemExit(f"The page could not start: {app.state.page_start.error}")
 
 
 def serve_api(settings: Settings) -> None:
     """The OpenAI-compatible API on its own, until interrupted."""
     configure_logging(settings.log_level)
-    _run(build_api_app(settings), settings)
+    _serve(uvicorn.Server(_server_config(build_api_app(settings), settings)))
 
 
-def _run(app: FastAPI, settings: Settings) -> None:
-    uvicorn.run(
+def _serve(server: uvicorn.Server) -> None:
+    """`uvicorn.run` for an app object, with the server at hand (the page may stop it)."""
+    server.run()
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)
+
+
+def _server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,

@@ -571,11 +571,14 @@ def servers(args: argparse.Namespace, logs: StageLogs) -> Iterator[tuple[str, st
                 )
             )
             page_args += ["--backend-url", f"{api_base}/v1"]
-        # A page in front of a remote backend serves no /health of its own; its page is ready
-        # when it answers at all.
-        ready = f"{page_base}/" if args.remote else f"{page_base}/health"
+        # A page in front of a remote backend serves no /health of its own. The embedded
+        # one's /health says the model is loaded; the page, mounted once the API serves, is
+        # ready when / answers.
+        ready, then = f"{page_base}/health", f"{page_base}/"
+        if args.remote:
+            ready, then = then, None
         stack.enter_context(
-            server_process([*staged, str(logs.new("page")), *page_args], ready, env)
+            server_process([*staged, str(logs.new("page")), *page_args], ready, env, then_url=then)
         )
         yield page_base, api_base
 

@@ -67,9 +67,15 @@ def offline_env(cache_dir: Path) -> dict[str, str]:
 
 @contextmanager
 def server_process(
-    args: Sequence[str], ready_url: str, env: dict[str, str], *, timeout_s: float = 300
+    args: Sequence[str],
+    ready_url: str,
+    env: dict[str, str],
+    *,
+    timeout_s: float = 300,
+    then_url: str | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a server, wait (bounded) until `ready_url` answers 200, and stop it afterwards.
+    """Start a server, wait (bounded) until `ready_url` answers 200, then `then_url` if given
+    (`python app.py`'s page is mounted after its /health can answer), and stop it afterwards.
     Yields the process (its pid, for measuring its memory)."""
     assert_loopback(ready_url)
     with tempfile.TemporaryFile("w+") as log:
@@ -77,7 +83,8 @@ def server_process(
             list(args), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            _wait_ready(process, ready_url, timeout_s, log)
+            for url in filter(None, (ready_url, then_url)):
+                _wait_ready(process, url, timeout_s, log)
             yield process
         finally:
             process.terminate()

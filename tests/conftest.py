@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from autoglm_demo.engine.gguf_convert import GPT2_VOCAB, converter_dir
+from autoglm_demo.server.page_start import PageStart, PageState
 from autoglm_demo.settings import Settings
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.tiny_models import build_tiny_glm4v, build_tiny_llama, train_tiny_tagged_model
@@ -41,12 +42,14 @@ def serve_app(
     *,
     port: int | None = None,
     ready_path: str | None = "/health",
+    wait_for_page: bool = True,
     **uvicorn_options: Any,
 ) -> Iterator[str]:
     """Run `app` with uvicorn on loopback (a free port unless given); yields its base URL.
 
-    With `ready_path`, waits (bounded) until that path answers 200. `uvicorn_options` go
-    to uvicorn.Config, as the entry points pass theirs.
+    With `ready_path`, waits (bounded) until that path answers 200; and for a page app
+    (`main.build_page_app`), unless told not to, until its page is mounted, which happens
+    once it serves. `uvicorn_options` go to uvicorn.Config, as the entry points pass theirs.
     """
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -60,6 +63,9 @@ def serve_app(
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, ready_path, server)
+        page = getattr(app.state, "page_start", None)
+        if page and wait_for_page:
+            _wait_for_page(page)
         yield base
     finally:
         server.should_exit = True
@@ -80,6 +86,13 @@ def _wait_until_up(base: str, path: str | None, server: uvicorn.Server) -> None:
                 pass
         time.sleep(0.1)
     raise TimeoutError(f"{base}{path or ''} did not come up within 180 s")
+
+
+def _wait_for_page(page: PageStart) -> None:
+    deadline = time.monotonic() + 180
+    while page.state is PageState.STARTING and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert page.state is PageState.READY, f"the page did not start: {page.error}"
 
 
 @pytest.fixture(scope="session")

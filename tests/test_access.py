@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from autoglm_demo import main
+from autoglm_demo import main, page_assembly
 from autoglm_demo.client import BackendClient
 from autoglm_demo.main import build_page_app, build_pool
 from autoglm_demo.server.api import create_app
@@ -83,7 +83,7 @@ def keyed_page(
         made.append(BackendClient(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(main, "BackendClient", recording_client)
+    monkeypatch.setattr(page_assembly, "BackendClient", recording_client)
     port = free_port()
     # A config without weights passes the start-up check and fails to load at once: /v1/models
     # answers, with no model loaded.

@@ -85,4 +85,4 @@ def test_the_checks_see_imports_in_every_form(tmp_path: Path) -> None:
     )
     assert imported_parts(source) == {"server", "ui", "qa", "main"}
     graph = import_graph()
-    assert "ui" in graph["main"] and "qa" in graph["ui"] and "client" in graph["answering"]
+    assert "ui" in graph["page_assembly"] and "qa" in graph["ui"] and "client" in graph["answering"]

@@ -15,7 +15,7 @@ import pytest
 from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient, ChatOptions
 from autoglm_demo.conversation import Turn, TurnStatus
-from autoglm_demo.main import open_recorder
+from autoglm_demo.page_assembly import open_recorder
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import MediaKind, Rating, RecordStatus
 from autoglm_demo.qa.store import QaStore

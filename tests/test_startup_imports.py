@@ -79,3 +79,18 @@ def test_the_offline_default_imports_llama_cpp_when_it_loads_and_torch_never(
     assert not built & HEAVY, sorted(built & HEAVY)
     assert "llama_cpp" in loaded
     assert not loaded & TORCH, sorted(loaded & TORCH)
+
+
+def test_the_page_app_serves_before_it_imports_the_page(tmp_path: Path) -> None:
+    """`python app.py` builds its app, and serves /health and /v1, before the page's modules
+    are imported (on a thread, once serving): those are the slowest of all."""
+    code = "\n".join([
+        "from autoglm_demo.main import build_page_app",
+        "from autoglm_demo.settings import Settings",
+        "app = build_page_app(Settings())",
+        REPORT,
+    ])
+    (modules,) = reported_modules(run_python(["-c", code], tmp_path).stdout)
+    assert "fastapi" in modules and "uvicorn" in modules
+    page_only = {"gradio", "openai", "sqlalchemy", "alembic", "av", "httpx", "limits"}
+    assert not modules & (HEAVY | page_only), sorted(modules & (HEAVY | page_only))

@@ -155,6 +155,32 @@ def test_llama_load_and_generate(tiny_llama_dir: Path) -> None:
     assert inputs["input_ids"].shape[1] < out.shape[1] <= inputs["input_ids"].shape[1] + 6
 
 
+# bitsandbytes 0.50's NF4 on a CPU with AVX512-BF16 repacks each weight for its kernels, which
+# needs the input width to be a multiple of the NF4 block (64) and the output width a
+# multiple of 32 (`_convert_weight_packed_for_cpu`); other CPUs take a path with no such limit.
+NF4_BLOCK_IN, NF4_PACK_OUT = 64, 32
+
+
+def test_llama_layers_fit_nf4_on_every_cpu(tiny_llama_dir: Path) -> None:
+    """The transformers NF4 tests (tests/test_precision_variants.py) quantize the tiny Llama
+    on the CPU. They run everywhere, unskipped, because its layers fit the AVX512-BF16
+    repacking; a model resized so that they do not would pass on other CPUs and fail there,
+    so the widths are held here, on any CPU."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32)
+    quantized = [  # transformers keeps the output layer unquantized
+        (name, layer) for name, layer in model.named_modules()
+        if isinstance(layer, torch.nn.Linear) and name != "lm_head"
+    ]
+    assert quantized
+    misfits = [
+        f"{name}: {layer.in_features} -> {layer.out_features}" for name, layer in quantized
+        if layer.in_features % NF4_BLOCK_IN or layer.out_features % NF4_PACK_OUT
+    ]
+    assert misfits == []
+
+
 # ---------------------------------------------------------------- trained tagged model
 
 

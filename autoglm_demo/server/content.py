@@ -18,7 +18,6 @@ from PIL import Image, UnidentifiedImageError
 
 from autoglm_demo.engine.types import ChatMessage, Role
 from autoglm_demo.server.errors import APIError
-from autoglm_demo.server.fetch import fetch_image
 from autoglm_demo.server.protocol import AudioPart, ImagePart, RequestMessage, TextPart
 
 _ROLES: dict[str, Role] = {
@@ -119,6 +118,9 @@ def _parts(
 
 def decode_image_url(url: str, param: str, limits: ImageLimits) -> Image.Image:
     if url.startswith(("http://", "https://")) and limits.url_hosts:
+        # httpx, imported only where the operator allowed fetching: not at every start.
+        from autoglm_demo.server.fetch import fetch_image
+
         raw = fetch_image(
             url,
             param,

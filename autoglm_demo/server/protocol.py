@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from autoglm_demo.engine.engine import LoadState
+from autoglm_demo.server.page_start import PageState
 from autoglm_demo.settings import Precision
 
 
@@ -293,6 +294,9 @@ class Health(BaseModel):
     status: VariantState
     detail: str
     model: str | None = None
+    # Only where the process serves the page too: it starts after the API, so /health can
+    # be 200 while the page is still "starting" (then "ready", or "failed").
+    page: PageState | None = None
 
 
 class ErrorDetail(BaseModel):

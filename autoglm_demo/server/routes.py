@@ -65,12 +65,19 @@ def _speech(request: Request) -> Speech:
 
 @public_router.get("/health", response_model=Health, responses={503: {"model": Health}})
 def health(request: Request) -> JSONResponse:
-    """The default variant's state: the one the server loads at start."""
+    """The default variant's state: the one the server loads at start; and the page's, where
+    this process serves one."""
     default = _pool(request).default
     status = default.status
-    body = Health(status=status.state.value, detail=status.detail, model=default.names[0])
+    page = getattr(request.app.state, "page_start", None)
+    body = Health(
+        status=status.state.value,
+        detail=status.detail,
+        model=default.names[0],
+        page=page.state if page else None,
+    )
     code = 200 if status.state is LoadState.READY else 503
-    return JSONResponse(body.model_dump(), status_code=code)
+    return JSONResponse(body.model_dump(mode="json"), status_code=code)
 
 
 @router.get("/v1/models", response_model=ModelList)

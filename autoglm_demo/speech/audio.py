@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import io
 import itertools
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 
 from autoglm_demo.speech.base import SAMPLE_RATE, SpeechInputError
+
+if TYPE_CHECKING:
+    import av
 
 # OpenAI's list, plus opus (what browsers record inside webm and ogg).
 FORMATS = frozenset(
@@ -48,6 +51,8 @@ def decode(data: bytes, *, max_seconds: float) -> np.ndarray:
 
 
 def _decode_chunks(data: bytes, max_seconds: float) -> list[np.ndarray]:
+    import av  # FFmpeg's libraries: loaded with the first audio, not at every start
+
     limit = int(max_seconds * SAMPLE_RATE)
     chunks: list[np.ndarray] = []
     decoded = 0
@@ -75,7 +80,9 @@ def _decode_chunks(data: bytes, max_seconds: float) -> list[np.ndarray]:
 
 def _check_declared_length(container: av.container.InputContainer, max_seconds: float) -> None:
     """Refuse a file whose header already says it is too long, before decoding any of it."""
-    if container.duration is not None and container.duration / av.time_base > max_seconds + 1:
+    from av import time_base  # the units of `duration`; PyAV is loaded by now
+
+    if container.duration is not None and container.duration / time_base > max_seconds + 1:
         raise _too_long(max_seconds)
 
 
