@@ -167,8 +167,7 @@ def image_data_uri(path: str | Path, max_side: int = MAX_IMAGE_SIDE) -> str:
             image = image.convert("RGB")
     except (OSError, Image.DecompressionBombError) as error:  # not an image, or a pixel bomb
         raise UnreadableImage(
-            f"{Path(path).name} could not be read as an image. Send a PNG, JPEG or WebP "
-            "screenshot."
+            f"{Path(path).name} could not be read as an image. Send a PNG, JPEG or WebP screenshot."
         ) from error
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()

@@ -125,14 +125,14 @@ def backend_client(settings: Settings) -> BackendClient:
         return BackendClient(settings.backend_url, settings.api_key)
     # Imported here: a run against a remote backend loads no model code.
     from autoglm_demo.inprocess import StreamingASGITransport
-    from autoglm_demo.main import build_pool, embedded_api_url
+    from autoglm_demo.main import build_pool
     from autoglm_demo.server.api import create_app
 
     pool = build_pool(settings)
     pool.start()  # no server runs the app's lifespan here: start loading the default now
     app = create_app(settings, pool)
     return BackendClient(
-        embedded_api_url(settings), settings.api_key, transport=StreamingASGITransport(app)
+        settings.local_url + "/v1", settings.api_key, transport=StreamingASGITransport(app)
     )
 
 

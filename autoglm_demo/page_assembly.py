@@ -23,8 +23,6 @@ from autoglm_demo.speech.service import Speech
 from autoglm_demo.ui.page import mount_page
 from autoglm_demo.ui.voice import VoiceInput
 
-_ANY_INTERFACE = {"0.0.0.0", "::", ""}
-
 
 def mount_page_on(app: FastAPI, settings: Settings, speech: Speech, login: Login | None) -> None:
     """The page at / of `app`, which serves the embedded API unless a remote one is used.
@@ -34,26 +32,13 @@ def mount_page_on(app: FastAPI, settings: Settings, speech: Speech, login: Login
     # One key setting: the embedded /v1 requires it, and a remote backend gets it. The
     # embedded one is called in-process: the same requests, without a loopback socket.
     client = BackendClient(
-        settings.backend_url or embedded_api_url(settings),
+        settings.backend_url or settings.local_url + "/v1",
         settings.api_key,
         transport=None if settings.backend_url else StreamingASGITransport(app),
     )
     note = login_note() if settings.page_auth else None
     voice = VoiceInput(client, speech)
-    mount_page(app, client, settings, voice, recorder, login, note, local_url(settings))
-
-
-def local_url(settings: Settings) -> str:
-    """Where this process is reachable from inside the process."""
-    host = "127.0.0.1" if settings.host in _ANY_INTERFACE else settings.host
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
-
-
-def embedded_api_url(settings: Settings) -> str:
-    """Where this process's own /v1 is reachable from inside the process."""
-    return local_url(settings) + "/v1"
+    mount_page(app, client, settings, voice, recorder, login, note, settings.local_url)
 
 
 def open_recorder(settings: Settings) -> Recorder:

@@ -122,9 +122,7 @@ class Settings:
         "Seconds a client may take to send a request's headers, and again its body; a slower "
         "one is disconnected (headers) or gets 408 (body).",
     )
-    max_upload_mb: int = _option(
-        20, "Page only: largest upload (the files sent together), in MiB."
-    )
+    max_upload_mb: int = _option(20, "Page only: largest upload (the files sent together), in MiB.")
     cors_origins: tuple[str, ...] = _option(
         (), "Browser origins allowed to call /v1 from other sites; none by default.", nargs="*"
     )
@@ -212,6 +210,14 @@ class Settings:
     @property
     def primary_model_name(self) -> str:
         return self.served_model_name[0]
+
+    @property
+    def local_url(self) -> str:
+        """Where this process is reachable from inside the process."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
 
 def _env_name(name: str) -> str:

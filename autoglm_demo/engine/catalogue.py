@@ -122,7 +122,10 @@ def _offline_default(settings: Settings) -> dict[str, VariantSpec]:
             from autoglm_demo.engine.llama_cpp_runtime import LlamaCppRuntime
 
             return LlamaCppRuntime.load(
-                path(on_phase), source=source, dtype=label, threads=settings.llama_threads,
+                path(on_phase),
+                source=source,
+                dtype=label,
+                threads=settings.llama_threads,
                 on_phase=on_phase,
             )
 

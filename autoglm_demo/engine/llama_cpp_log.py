@@ -25,7 +25,11 @@ log = logging.getLogger("llama.cpp")
 # unlabelled output, chatter like INFO. (llama-cpp-python's own _logger.py still has the
 # older order, INFO 1 ... DEBUG 4, and so shows debug lines as errors.)
 _LEVELS = {
-    0: logging.DEBUG, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR
+    0: logging.DEBUG,
+    1: logging.DEBUG,
+    2: logging.DEBUG,
+    3: logging.WARNING,
+    4: logging.ERROR,
 }
 _CONT = 5
 

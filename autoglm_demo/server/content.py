@@ -72,9 +72,7 @@ def to_chat_messages(
             f"The request has {total} images; this server accepts at most {limits.max_images}.",
             param="messages",
         )
-    return [
-        _convert(index, message, transcripts, limits) for index, message in enumerate(messages)
-    ]
+    return [_convert(index, message, transcripts, limits) for index, message in enumerate(messages)]
 
 
 def _convert(

@@ -50,7 +50,9 @@ class AdmissionGate:
             return self._admission.enter()
         except QueueFull as error:
             raise APIError(
-                429, str(error), code="queue_full",
+                429,
+                str(error),
+                code="queue_full",
                 headers={"Retry-After": str(error.retry_after_s)},
             ) from None
 

@@ -50,14 +50,20 @@ class PageApiGuard:
         elif self._login:
             address = scope["client"][0] if scope.get("client") else "unknown"
             if not self._may_try(address):
-                await _refuse(send, 429, "Too many wrong logins. Try again in a minute.",
-                              "rate_limited", retry_after=60)
+                await _refuse(
+                    send,
+                    429,
+                    "Too many wrong logins. Try again in a minute.",
+                    "rate_limited",
+                    retry_after=60,
+                )
                 return
             if not basic_matches(self._login, authorization):
                 self._failures.hit(PER_ADDRESS, address)
                 self._failures.hit(OVERALL, _EVERYONE)
-                await _refuse(send, 401, LOGIN_REFUSED, "invalid_login",
-                              b'Basic realm="AutoGLM demo"')
+                await _refuse(
+                    send, 401, LOGIN_REFUSED, "invalid_login", b'Basic realm="AutoGLM demo"'
+                )
                 return
         await self._app(scope, receive, send)
 
@@ -68,9 +74,7 @@ class PageApiGuard:
 
     def _may_try(self, address: str) -> bool:
         """Whether this address (and everyone together) still has wrong logins to spend."""
-        return self._failures.test(PER_ADDRESS, address) and self._failures.test(
-            OVERALL, _EVERYONE
-        )
+        return self._failures.test(PER_ADDRESS, address) and self._failures.test(OVERALL, _EVERYONE)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -107,7 +107,7 @@ class PageStart:
         headers = [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store")]
         if not failed:
             headers.append((b"retry-after", str(RETRY_AFTER_S).encode()))
-        await send({
-            "type": "http.response.start", "status": 500 if failed else 503, "headers": headers
-        })
+        await send(
+            {"type": "http.response.start", "status": 500 if failed else 503, "headers": headers}
+        )
         await send({"type": "http.response.body", "body": FAILED_NOTE if failed else STARTING_NOTE})

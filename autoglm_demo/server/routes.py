@@ -157,8 +157,13 @@ async def chat_completions(
 async def audio_transcriptions(
     request: Request,
     file: Annotated[UploadFile, File(description="wav, mp3, m4a, ogg, webm, flac, …")],
-    model: Annotated[str, Form(description="Accepted for compatibility (e.g. whisper-1); "
-                                           "the server's one speech model answers.")],
+    model: Annotated[
+        str,
+        Form(
+            description="Accepted for compatibility (e.g. whisper-1); "
+            "the server's one speech model answers."
+        ),
+    ],
     language: Annotated[str | None, Form(description="ISO-639-1 code; empty: detect")] = None,
     prompt: Annotated[str | None, Form()] = None,
     temperature: Annotated[float, Form(ge=0, le=1)] = 0.0,

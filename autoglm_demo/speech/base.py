@@ -86,7 +86,11 @@ class Transcriber(Protocol):
 
 
 Problem = Literal[
-    "empty_audio", "invalid_audio", "unsupported_audio_format", "audio_too_long", "no_speech",
+    "empty_audio",
+    "invalid_audio",
+    "unsupported_audio_format",
+    "audio_too_long",
+    "no_speech",
     "unsupported_language",
 ]
 

@@ -209,8 +209,14 @@ class PublicApi:
         if agent and not system_prompt.strip():
             system_prompt = phone_agent.preset_prompt(AGENT_PRESET_LANGUAGE)
         asked = answer_request(
-            served, model_id, thinking=thinking, temperature=temperature, top_p=top_p,
-            max_tokens=max_tokens, system_prompt=system_prompt, agent=agent,
+            served,
+            model_id,
+            thinking=thinking,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            system_prompt=system_prompt,
+            agent=agent,
             current_app=current_app,
         )
         async for current in stream_answer(self.client, turns, asked, overlay=self.overlay):
@@ -273,8 +279,7 @@ def history_turns(history: Any) -> list[Turn]:
         content = message.get("content") if isinstance(message, dict) else None
         if role not in ("user", "assistant") or not isinstance(content, str):
             raise gr.Error(
-                f"history[{index}]: expected {{\"role\": \"user\" or \"assistant\", "
-                "\"content\": text}."
+                f'history[{index}]: expected {{"role": "user" or "assistant", "content": text}}.'
             )
         answered = not turns or turns[-1].status is TurnStatus.DONE
         if role == "user" and answered:

@@ -134,9 +134,7 @@ class ChatTab:
                     with gr.Row():
                         family = gr.Dropdown(label=label("model"), choices=[], scale=4)
                         refresh = gr.Button(label("refresh_models"), scale=1, size="sm")
-                    precision = gr.Radio(
-                        label=label("precision"), choices=[], elem_id="precision"
-                    )
+                    precision = gr.Radio(label=label("precision"), choices=[], elem_id="precision")
                     variants_info = gr.Markdown(elem_id="variants-info")
                     answer_settings = AnswerSettings.build(settings.system_prompt_file)
                     export = gr.Button(label("export_turn"), size="sm", elem_id="export-turn")
@@ -147,9 +145,7 @@ class ChatTab:
                         elem_id="exported-turn",
                     )
                 backend = gr.Markdown(elem_classes=["backend-status"], elem_id="backend-status")
-        self.inputs = ChatInputs(
-            turns, served, precision, answer_settings, qa_session, recording
-        )
+        self.inputs = ChatInputs(turns, served, precision, answer_settings, qa_session, recording)
         self.models = ModelPicker(family, precision, variants_info, backend, refresh)
         self.message, self.audio = message, audio
         family.input(self.pick_family, [served, family], [precision, variants_info])

@@ -50,9 +50,7 @@ class CompareTab:
         )
 
     def show_choices(self, served: ServedModels) -> tuple[Any, ...]:
-        choices = [
-            choice for family in served.families() for choice in served.variants(family)
-        ]
+        choices = [choice for family in served.families() for choice in served.variants(family)]
         ids = [model_id for _, model_id in choices]
         first = served.default_variant(next(iter(served.families()), None))
         second = next((model_id for model_id in ids if model_id != first), first)

@@ -81,4 +81,3 @@ def _positions(value: Any, position: Position) -> Iterator[Position]:
         yield from ([head, *tail] for tail in _positions(value[head], rest))
     elif isinstance(value, list) and isinstance(head, int) and head < len(value):
         yield from ([head, *tail] for tail in _positions(value[head], rest))
-

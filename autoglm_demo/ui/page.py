@@ -51,7 +51,13 @@ def mount_page(
     # Default-deny, once every event exists: only `@public` endpoints are an API.
     keep_only_public(demo)
     gr.mount_gradio_app(
-        app, demo, path="/", i18n=I18N, css=CSS, theme=gr.themes.Soft(), footer_links=["api"],
+        app,
+        demo,
+        path="/",
+        i18n=I18N,
+        css=CSS,
+        theme=gr.themes.Soft(),
+        footer_links=["api"],
         auth=login,
         auth_message=login_message,
         # An unexpected exception's text (a refused path lists the blocked folders) goes to

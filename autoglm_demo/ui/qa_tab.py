@@ -85,9 +85,7 @@ class QaPage:
             found = self.store.sessions(where)
         except Exception as error:
             raise gr.Error(failure("qa_search_failed", error, locale)) from None
-        targets = [
-            choice for family in served.families() for choice in served.variants(family)
-        ]
+        targets = [choice for family in served.families() for choice in served.variants(family)]
         target_ids = [model_id for _, model_id in targets]
         return (
             session_table(found, locale),

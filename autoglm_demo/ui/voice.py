@@ -29,8 +29,10 @@ class VoiceInput:
             try:
                 return await self._client.transcribe(audio)
             except TranscriptionNotServed:
-                log.info("%s does not transcribe audio; using local speech recognition",
-                         self._client.base_url)
+                log.info(
+                    "%s does not transcribe audio; using local speech recognition",
+                    self._client.base_url,
+                )
                 self._backend_transcribes = False
         try:
             transcript = await self._local.transcribe(
