@@ -159,17 +159,23 @@ class ChatTab:
 
         def then_answer(event: gr.events.Dependency) -> gr.events.Dependency:
             """Stream the answer after `event`; re-render once it ends, even when stopped."""
-            streaming = event.then(self.answer, self.inputs.components(), [chatbot])
+            streaming = event.then(
+                self.answer, self.inputs.components(), [chatbot], show_progress="hidden"
+            )
             streaming.then(self.show, [turns], [chatbot], queue=False)
             return streaming
 
         # Queued (the default), because gr.Warning toasts only reach the page from queued events.
+        # The answering events show no progress: the question and the growing answer are
+        # the progress, and Gradio's placeholder bubble and the timers it animates on every
+        # output would take the two cores the model prefills on.
         voice_inputs = [turns, message, audio, review]
         voice_outputs = [turns, chatbot, message, audio]
         submitting = message.submit(
             self.submit_and_answer,
             self.inputs.components() | {message, audio},
             [turns, chatbot, message, audio],
+            show_progress="hidden",
         )
         submitting.then(self.show, [turns], [chatbot], queue=False)
         answering = [
@@ -243,7 +249,17 @@ class ChatTab:
         self, values: Values, request: gr.Request
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Stream the answer to the last turn, as the answer settings ask."""
-        locale = request_locale(request)
+        async for chat in self._answer(values, request_locale(request), shown=None):
+            yield chat
+
+    async def _answer(
+        self, values: Values, locale: str, shown: list[dict[str, Any]] | None
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The chat each time the answer changes what it shows (`shown` is on screen now).
+
+        A rendering equal to the last one is not yielded: each update costs Gradio a round
+        of postprocessing, and the one before the request (the turn marked streaming, which
+        looks as it did waiting) would delay sending it."""
         inputs = self.inputs
         turns: list[Turn] = values[inputs.turns]
         model = values[inputs.model] or self.default_model
@@ -261,7 +277,10 @@ class ChatTab:
             on_finished=record if values[inputs.recording] else None,
         )
         async for current in answers:
-            yield render(current, locale)
+            chat = render(current, locale)
+            if chat != shown:
+                shown = chat
+                yield chat
 
     async def submit_and_answer(
         self, values: Values, request: gr.Request
@@ -273,9 +292,11 @@ class ChatTab:
         """
         stages.mark("page.event")
         turns: list[Turn] = values[self.inputs.turns]
-        yield self.submit(turns, values[self.message], values[self.audio], request)
+        question = self.submit(turns, values[self.message], values[self.audio], request)
+        yield question
         if turns and turns[-1].status is TurnStatus.WAITING:
-            async for chat in self.answer(values, request):
+            answers = self._answer(values, request_locale(request), shown=question[1])
+            async for chat in answers:
                 yield turns, chat, gr.skip(), gr.skip()
 
     def export(
