@@ -108,6 +108,11 @@ class ChatTab:
                 )
                 build_feedback(FeedbackBox(self.recorder), chatbot, turns, qa_session)
                 message = message_box("message")
+                # Where Enter moves the box's question and the attached clip (see `build`).
+                sent = gr.MultimodalTextbox(
+                    file_types=["image"], file_count="multiple", visible=False
+                )
+                sent_audio = gr.Audio(type="filepath", visible=False)
                 with gr.Row(elem_id="answer-controls"):
                     stop = gr.Button(label("stop"), variant="stop", elem_id="stop")
                     regenerate = gr.Button(label("regenerate"), elem_id="regenerate")
@@ -152,6 +157,7 @@ class ChatTab:
         )
         self.models = ModelPicker(family, precision, variants_info, backend, refresh)
         self.message, self.audio = message, audio
+        self.sent, self.sent_audio = sent, sent_audio
         family.input(self.pick_family, [served, family], [precision, variants_info])
         export.click(
             self.export, [turns, answer_settings.system_prompt, answer_settings.agent], [exported]
@@ -171,10 +177,19 @@ class ChatTab:
         # output would take the two cores the model prefills on.
         voice_inputs = [turns, message, audio, review]
         voice_outputs = [turns, chatbot, message, audio]
+        # Enter first moves the question and clip to hidden twins and empties the box, in
+        # the browser (Gradio runs a trigger's events in order, each after the one before
+        # has its inputs); the answering event reads the twins and streams to the Chatbot
+        # alone. Were the box and the clip outputs of that event, every streamed update
+        # would carry a "no change" for each, which Gradio builds a new component and its
+        # API schema for: measured as most of the time from the first text to its frame.
+        message.submit(
+            None, [message, audio], [sent, sent_audio, message, audio], js=_MOVE_TO_SENT
+        )
         submitting = message.submit(
             self.submit_and_answer,
-            self.inputs.components() | {message, audio},
-            [turns, chatbot, message, audio],
+            self.inputs.components() | {sent, sent_audio},
+            [chatbot],
             show_progress="hidden",
         )
         submitting.then(self.show, [turns], [chatbot], queue=False)
@@ -215,12 +230,13 @@ class ChatTab:
         message: dict[str, Any] | None,
         audio: str | None,
         request: gr.Request,
-    ) -> tuple[Any, ...]:
+    ) -> Any:
+        """The chat with the question added, or no change when there was nothing to send."""
         locale = request_locale(request)
         if not handlers.accept_input(turns, message, audio):
             gr.Warning(text("empty_input", locale))
-            return turns, gr.skip(), gr.skip(), gr.skip()
-        return turns, render(turns, locale), None, None
+            return gr.skip()
+        return render(turns, locale)
 
     async def voice(
         self,
@@ -282,9 +298,7 @@ class ChatTab:
                 shown = chat
                 yield chat
 
-    async def submit_and_answer(
-        self, values: Values, request: gr.Request
-    ) -> AsyncIterator[tuple[Any, ...]]:
+    async def submit_and_answer(self, values: Values, request: gr.Request) -> AsyncIterator[Any]:
         """Show the question, then stream its answer, in one event.
 
         Chaining two events (`submit(...).then(answer)`) costs a browser round trip before
@@ -292,12 +306,11 @@ class ChatTab:
         """
         stages.mark("page.event")
         turns: list[Turn] = values[self.inputs.turns]
-        question = self.submit(turns, values[self.message], values[self.audio], request)
+        question = self.submit(turns, values[self.sent], values[self.sent_audio], request)
         yield question
         if turns and turns[-1].status is TurnStatus.WAITING:
-            answers = self._answer(values, request_locale(request), shown=question[1])
-            async for chat in answers:
-                yield turns, chat, gr.skip(), gr.skip()
+            async for chat in self._answer(values, request_locale(request), shown=question):
+                yield chat
 
     def export(
         self, turns: list[Turn], system_prompt: str, agent: bool, request: gr.Request
@@ -354,6 +367,10 @@ class ChatTab:
             return gr.skip(), gr.skip()
         info = _variants_info(served, family, request_locale(request))
         return gr.Radio(choices=variants, value=served.default_variant(family)), info
+
+
+# Inputs: the box and the clip; outputs: their hidden twins, then the emptied box and clip.
+_MOVE_TO_SENT = "(message, audio) => [message, audio, {text: '', files: []}, null]"
 
 
 def _variants_info(served: ServedModels, family: str | None, locale: str) -> str:
