@@ -6,7 +6,9 @@ and where that time goes, stage by stage.
 it through `--backend-url`. Each round times one turn twice, in alternating order: in the
 browser (Playwright), and as a direct SSE request with the exact body the page sends to
 the server that answers. The difference is what the page (Gradio's queue, its own API
-client, rendering) adds to TTFT.
+client, rendering) adds to TTFT. A third path in the same rounds is a peer: a bare Gradio
+page (`bench.bare_page`: one textbox, one Chatbot, one streaming event) in front of the same
+server, which measures what Gradio itself adds, the floor under the page's figure.
 
 Every page turn is also cut into stages, all on one clock (the epoch, on one machine):
 - in the browser: the Enter keydown (a capture-phase listener), Gradio's queue/join request
@@ -19,7 +21,7 @@ Every page turn is also cut into stages, all on one clock (the epoch, on one mac
 The final answer must equal a non-streamed greedy answer, and every intermediate text must
 be a prefix of it: no token dropped or reordered on the way.
 
-    python -m bench.bench_page [--repeats 7] [--remote]
+    python -m bench.bench_page [--repeats 7] [--remote] [--no-peer]
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 120_000
 ANSWER = '#chatbot [data-testid="bot"] .message-content'
+PEER_ENDED = "stream ended"  # the bare peer page's last bubble, once its stream is over
 
 # Installed once per page; times are epoch milliseconds, as the stage marks' seconds. In a
 # one-turn chat the answer is the first bot bubble (the metrics footer becomes a second one
@@ -150,6 +153,9 @@ def parse_args() -> argparse.Namespace:
         "--remote",
         action="store_true",
         help="answer from a second server on loopback, reached via --backend-url",
+    )
+    parser.add_argument(
+        "--no-peer", action="store_true", help="leave out the bare Gradio page (bench.bare_page)"
     )
     return parser.parse_args()
 
@@ -298,8 +304,10 @@ def first_answer_frame(frames: list[tuple[float, str]]) -> float | None:
 
 
 async def open_page(
-    browser: Any, base: str, max_tokens: int, blocked: list[str]
+    browser: Any, base: str, max_tokens: int | None, blocked: list[str]
 ) -> tuple[Page, QueueFrames]:
+    """The page at `base`, watched; `max_tokens` None: a page without answer settings (the
+    bare peer, which sends the benchmark's settings itself)."""
     context = await browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
 
     async def loopback_only(route: Route) -> None:
@@ -314,10 +322,13 @@ async def open_page(
     frames = QueueFrames(await context.new_cdp_session(page))
     await frames.start()
     await page.goto(base + "/")
-    # The model list arrives with the page's load event; the precision radio shows it.
-    await page.locator("#precision").get_by_text(MODEL).first.wait_for(timeout=TIMEOUT_MS)
-    await set_number(page, page.get_by_label("number input for Temperature"), "0")
-    await set_number(page, page.locator("#max-tokens input[type=number]"), str(max_tokens))
+    if max_tokens is None:
+        await page.locator("#message textarea").wait_for(timeout=TIMEOUT_MS)
+    else:
+        # The model list arrives with the page's load event; the precision radio shows it.
+        await page.locator("#precision").get_by_text(MODEL).first.wait_for(timeout=TIMEOUT_MS)
+        await set_number(page, page.get_by_label("number input for Temperature"), "0")
+        await set_number(page, page.locator("#max-tokens input[type=number]"), str(max_tokens))
     await page.evaluate(WATCH_JS)
     return page, frames
 
@@ -329,13 +340,16 @@ async def set_number(page: Page, field: Any, value: str) -> None:
         raise RuntimeError(f"the page did not take {value}")
 
 
-async def browser_turn(page: Page, frames: QueueFrames, logs: StageLogs) -> PageTurn:
+async def browser_turn(
+    page: Page, frames: QueueFrames, logs: StageLogs, *, ended: str = "first token"
+) -> PageTurn:
+    """One turn sent with Enter; `ended` is the text the page shows once the stream is over
+    (the real page's metrics footer names the first token)."""
     await page.evaluate(RESET_JS)
     await page.locator("#message textarea").fill(PROMPT)
     frames.reset()
     await page.locator("#message textarea").press("Enter")
-    # The metrics footer is rendered once the stream has ended.
-    await page.locator("#chatbot").get_by_text("first token").wait_for(timeout=TIMEOUT_MS)
+    await page.locator("#chatbot").get_by_text(ended).wait_for(timeout=TIMEOUT_MS)
     bench = await page.evaluate("() => window.__bench")
     final = normalise(await page.locator(ANSWER).first.inner_text())
     shown = [(at / 1000, normalise(text)) for at, text in bench["changes"] if normalise(text)]
@@ -389,8 +403,10 @@ async def http_turn(
 
 
 async def run(
-    args: argparse.Namespace, page_base: str, api_base: str, logs: StageLogs
+    args: argparse.Namespace, bases: dict[str, str], logs: StageLogs
 ) -> dict[str, Any]:
+    """Warm up, then measure each path in every round, rotating which goes first."""
+    page_base, api_base = bases["page"], bases["api"]
     url = f"{api_base}/v1/chat/completions"
     blocked: list[str] = []
     async with httpx.AsyncClient() as client, async_playwright() as playwright:
@@ -406,16 +422,20 @@ async def run(
             "http": lambda: http_turn(client, url, body, logs),
             "page": lambda: browser_turn(page, frames, logs),
         }
+        if "peer" in bases:
+            peer, peer_frames = await open_page(browser, bases["peer"], None, blocked)
+            measure["peer"] = lambda: browser_turn(peer, peer_frames, logs, ended=PEER_ENDED)
         for warm_up in measure.values():
             await warm_up()
-        runs: dict[str, list[Any]] = {"http": [], "page": []}
+        runs: dict[str, list[Any]] = {name: [] for name in measure}
+        names = list(measure)
         for round_number in range(args.repeats):
-            order = ["http", "page"] if round_number % 2 == 0 else ["page", "http"]
-            for name in order:
+            shift = round_number % len(names)
+            for name in names[shift:] + names[:shift]:
                 runs[name].append(await measure[name]())
             print(
-                f"  round {round_number + 1}: page {runs['page'][-1].ttft_s * 1000:.0f} ms, "
-                f"http {runs['http'][-1].ttft_s * 1000:.0f} ms",
+                f"  round {round_number + 1}: "
+                + ", ".join(f"{name} {runs[name][-1].ttft_s * 1000:.0f} ms" for name in names),
                 file=sys.stderr,
             )
         await browser.close()
@@ -440,9 +460,26 @@ def model_ms(marks: dict[str, float]) -> float | None:
     return None
 
 
+def adds(path: list[PageTurn], http: list[HttpTurn]) -> dict[str, float]:
+    """What a browser path adds to direct SSE's TTFT: medians, best rounds, and both again
+    with each round's model time (the server's request to first text) taken off."""
+    outside = [t.ttft_s * 1000 - m for t in path if (m := model_ms(t.marks)) is not None]
+    http_outside = [t.ttft_s * 1000 - m for t in http if (m := model_ms(t.marks)) is not None]
+    return {
+        "ttft_ms": median([t.ttft_s for t in path]) * 1000,
+        "best_ttft_ms": min(t.ttft_s for t in path) * 1000,
+        "adds_ms": (median([t.ttft_s for t in path]) - median([t.ttft_s for t in http])) * 1000,
+        "best_adds_ms": (min(t.ttft_s for t in path) - min(t.ttft_s for t in http)) * 1000,
+        "outside_model_adds_ms": median(outside) - median(http_outside),
+        "best_outside_model_adds_ms": min(outside) - min(http_outside),
+        "model_ms": median([m for t in path if (m := model_ms(t.marks)) is not None]),
+    }
+
+
 def summarise(measured: dict[str, Any]) -> dict[str, Any]:
     http: list[HttpTurn] = measured["runs"]["http"]
     page: list[PageTurn] = measured["runs"]["page"]
+    peer: list[PageTurn] = measured["runs"].get("peer", [])
     expected = normalise(measured["expected"])
     http_ms = median([t.ttft_s for t in http]) * 1000
     page_ms = median([t.ttft_s for t in page]) * 1000
@@ -475,6 +512,9 @@ def summarise(measured: dict[str, Any]) -> dict[str, Any]:
         "http_server_ttft_ms": median(server_ttft) if server_ttft else None,
         "outside_model_adds_ms": median(page_outside) - median(http_outside),
         "best_outside_model_adds_ms": min(page_outside) - min(http_outside),
+        "page_model_ttft_ms": adds(page, http)["model_ms"],
+        "peer": adds(peer, http) if peer else None,
+        "peer_in_order": all(t.in_order for t in peer),
         "stages": stages,
         "page_updates_median": median([t.updates for t in page]),
         "frames_median": median([t.frames for t in page]),
@@ -510,7 +550,19 @@ def report(summary: dict[str, Any], repeats: int) -> str:
         ["stage of a page turn", "median ms", "best ms"],
         [[name, _ms(s["median_ms"]), _ms(s["best_ms"])] for name, s in summary["stages"].items()],
     )
-    intact = summary["page_text_equal"] and summary["page_in_order"]
+    intact = summary["page_text_equal"] and summary["page_in_order"] and summary["peer_in_order"]
+    peer = summary["peer"]
+    peer_lines = (
+        [
+            f"- the bare Gradio peer (bench.bare_page) adds {peer['adds_ms']:+.0f} ms (medians), "
+            f"{peer['best_adds_ms']:+.0f} ms (best rounds); with the model's time taken off "
+            f"{peer['outside_model_adds_ms']:+.0f} / {peer['best_outside_model_adds_ms']:+.0f} ms; "
+            f"its TTFT {peer['ttft_ms']:.0f} / {peer['best_ttft_ms']:.0f} ms, the model's own "
+            f"{peer['model_ms']:.0f} ms (median)",
+        ]
+        if peer
+        else []
+    )
     adds, best_adds = summary["page_adds_ms"], summary["best_page_adds_ms"]
     return "\n".join(
         [
@@ -532,7 +584,9 @@ def report(summary: dict[str, Any], repeats: int) -> str:
             f"({best_adds:+.0f} ms)",
             f"- outside the model's own time (each round's request-to-first-text in the server "
             f"taken off both paths): the page adds {summary['outside_model_adds_ms']:+.0f} ms "
-            f"(medians), {summary['best_outside_model_adds_ms']:+.0f} ms (best rounds)",
+            f"(medians), {summary['best_outside_model_adds_ms']:+.0f} ms (best rounds); the "
+            f"model's own time in page turns {_ms(summary['page_model_ttft_ms'])} ms (median)",
+            *peer_lines,
             f"- {'met' if intact else 'NOT met'}: no dropped or reordered tokens (final text equal "
             f"to the non-streamed answer: {summary['page_text_equal']}; every shown text a prefix "
             f"of it: {summary['page_in_order']})",
@@ -541,8 +595,9 @@ def report(summary: dict[str, Any], repeats: int) -> str:
 
 
 @contextmanager
-def servers(args: argparse.Namespace, logs: StageLogs) -> Iterator[tuple[str, str]]:
-    """Start the page (and with --remote, its backend); yield the page's and the API's base."""
+def servers(args: argparse.Namespace, logs: StageLogs) -> Iterator[dict[str, str]]:
+    """Start the page (with --remote, its backend; unless --no-peer, the bare peer page);
+    yield the base URL of each: page, api, peer."""
     env = offline_env(args.cache_dir)
     staged = [sys.executable, "-m", "bench.staged"]
     common = ["--device", "cpu", "--dtype", "float32", "--log-level", "warning"]
@@ -580,7 +635,18 @@ def servers(args: argparse.Namespace, logs: StageLogs) -> Iterator[tuple[str, st
         stack.enter_context(
             server_process([*staged, str(logs.new("page")), *page_args], ready, env, then_url=then)
         )
-        yield page_base, api_base
+        bases = {"page": page_base, "api": api_base}
+        if not args.no_peer:
+            peer_port = free_port()
+            bases["peer"] = loopback_url(peer_port)
+            peer_args = ["--port", str(peer_port), "--backend-url", f"{api_base}/v1"]
+            peer_args += ["--max-tokens", str(args.max_tokens)]
+            stack.enter_context(
+                server_process(
+                    [sys.executable, "-m", "bench.bare_page", *peer_args], bases["peer"] + "/", env
+                )
+            )
+        yield bases
 
 
 def main() -> None:
@@ -588,8 +654,8 @@ def main() -> None:
     host = machine()  # before the run, so its load average is the machine's, not ours
     with tempfile.TemporaryDirectory() as folder:
         logs = StageLogs(Path(folder))
-        with servers(args, logs) as (page_base, api_base):
-            measured = asyncio.run(run(args, page_base, api_base, logs))
+        with servers(args, logs) as bases:
+            measured = asyncio.run(run(args, bases, logs))
     host["load_average_after"] = machine()["load_average_1_5_15m"]
     summary = summarise(measured)
     print(report(summary, args.repeats))
@@ -613,6 +679,7 @@ def main() -> None:
                     for t in measured["runs"]["http"]
                 ],
                 "page": [asdict(t) for t in measured["runs"]["page"]],
+                "peer": [asdict(t) for t in measured["runs"].get("peer", [])],
             },
         },
     )

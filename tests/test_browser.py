@@ -55,6 +55,9 @@ def test_question_with_screenshot_streams_reasoning_answer_and_overlay(
     ).to_be_visible()
 
     send(page, "Where is the search box?", [EXAMPLE_SCREENSHOT])
+    # Enter empties the box, its screenshot included, while the answer streams.
+    expect(page.locator("#message textarea")).to_have_value("")
+    expect(page.locator("#message img")).to_have_count(0)
     chat = page.locator("#chatbot")
     expect(chat).to_contain_text('do(action="Tap", element=[500,100])', timeout=60_000)
     expect(chat).to_contain_text("first token", timeout=10_000)  # the metrics footer

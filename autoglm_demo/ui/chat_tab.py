@@ -9,6 +9,7 @@ dict of values, keyed by component, instead of a dozen positional arguments.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,11 @@ class ChatTab:
                 )
                 build_feedback(FeedbackBox(self.recorder), chatbot, turns, qa_session)
                 message = message_box("message")
+                # Where Enter moves the box's question and the attached clip (see `build`).
+                sent = gr.MultimodalTextbox(
+                    file_types=["image"], file_count="multiple", visible=False
+                )
+                sent_audio = gr.Audio(type="filepath", visible=False)
                 with gr.Row(elem_id="answer-controls"):
                     stop = gr.Button(label("stop"), variant="stop", elem_id="stop")
                     regenerate = gr.Button(label("regenerate"), elem_id="regenerate")
@@ -148,6 +154,7 @@ class ChatTab:
         self.inputs = ChatInputs(turns, served, precision, answer_settings, qa_session, recording)
         self.models = ModelPicker(family, precision, variants_info, backend, refresh)
         self.message, self.audio = message, audio
+        self.sent, self.sent_audio = sent, sent_audio
         family.input(self.pick_family, [served, family], [precision, variants_info])
         export.click(
             self.export, [turns, answer_settings.system_prompt, answer_settings.agent], [exported]
@@ -155,17 +162,33 @@ class ChatTab:
 
         def then_answer(event: gr.events.Dependency) -> gr.events.Dependency:
             """Stream the answer after `event`; re-render once it ends, even when stopped."""
-            streaming = event.then(self.answer, self.inputs.components(), [chatbot])
+            streaming = event.then(
+                self.answer, self.inputs.components(), [chatbot], show_progress="hidden"
+            )
             streaming.then(self.show, [turns], [chatbot], queue=False)
             return streaming
 
         # Queued (the default), because gr.Warning toasts only reach the page from queued events.
+        # The answering events show no progress: the question and the growing answer are
+        # the progress, and Gradio's placeholder bubble and the timers it animates on every
+        # output would take the two cores the model prefills on.
         voice_inputs = [turns, message, audio, review]
         voice_outputs = [turns, chatbot, message, audio]
+        # Enter first moves the question and clip to hidden twins and empties the box, in
+        # the browser (Gradio runs a trigger's events in order, each after the one before
+        # has its inputs); the answering event reads the twins and streams to the Chatbot
+        # alone. Were the box and the clip outputs of that event, every streamed update
+        # would carry a "no change" for each, which Gradio builds a new component and its
+        # API schema for: measured as most of the time from the first text to its frame.
+        message.submit(
+            None, [message, audio], [sent, sent_audio, message, audio], js=_MOVE_TO_SENT
+        )
         submitting = message.submit(
             self.submit_and_answer,
-            self.inputs.components() | {message, audio},
-            [turns, chatbot, message, audio],
+            self.inputs.components() | {sent, sent_audio},
+            [chatbot],
+            show_progress="hidden",
+            preprocess=False,  # see `preprocessed`
         )
         submitting.then(self.show, [turns], [chatbot], queue=False)
         answering = [
@@ -205,12 +228,13 @@ class ChatTab:
         message: dict[str, Any] | None,
         audio: str | None,
         request: gr.Request,
-    ) -> tuple[Any, ...]:
+    ) -> Any:
+        """The chat with the question added, or no change when there was nothing to send."""
         locale = request_locale(request)
         if not handlers.accept_input(turns, message, audio):
             gr.Warning(text("empty_input", locale))
-            return turns, gr.skip(), gr.skip(), gr.skip()
-        return turns, render(turns, locale), None, None
+            return gr.skip()
+        return render(turns, locale)
 
     async def voice(
         self,
@@ -239,7 +263,17 @@ class ChatTab:
         self, values: Values, request: gr.Request
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Stream the answer to the last turn, as the answer settings ask."""
-        locale = request_locale(request)
+        async for chat in self._answer(values, request_locale(request), shown=None):
+            yield chat
+
+    async def _answer(
+        self, values: Values, locale: str, shown: list[dict[str, Any]] | None
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The chat each time the answer changes what it shows (`shown` is on screen now).
+
+        A rendering equal to the last one is not yielded: each update costs Gradio a round
+        of postprocessing, and the one before the request (the turn marked streaming, which
+        looks as it did waiting) would delay sending it."""
         inputs = self.inputs
         turns: list[Turn] = values[inputs.turns]
         model = values[inputs.model] or self.default_model
@@ -257,22 +291,46 @@ class ChatTab:
             on_finished=record if values[inputs.recording] else None,
         )
         async for current in answers:
-            yield render(current, locale)
+            chat = render(current, locale)
+            if chat != shown:
+                shown = chat
+                yield chat
 
-    async def submit_and_answer(
-        self, values: Values, request: gr.Request
-    ) -> AsyncIterator[tuple[Any, ...]]:
+    async def submit_and_answer(self, values: Values, request: gr.Request) -> AsyncIterator[Any]:
         """Show the question, then stream its answer, in one event.
 
         Chaining two events (`submit(...).then(answer)`) costs a browser round trip before
         the answer starts, measured at 100-140 ms of extra time to first token.
         """
         stages.mark("page.event")
+        values = await self.preprocessed(values)
         turns: list[Turn] = values[self.inputs.turns]
-        yield self.submit(turns, values[self.message], values[self.audio], request)
+        question = self.submit(turns, values[self.sent], values[self.sent_audio], request)
+        yield question
         if turns and turns[-1].status is TurnStatus.WAITING:
-            async for chat in self.answer(values, request):
-                yield turns, chat, gr.skip(), gr.skip()
+            async for chat in self._answer(values, request_locale(request), shown=question):
+                yield chat
+
+    async def preprocessed(self, raw: Values) -> Values:
+        """The send event's inputs as Gradio's preprocessing would pass them.
+
+        Gradio preprocesses each input in a worker thread of its own, 13 thread hops before
+        the event starts (2 ms on a quiet machine, up to 75 ms on a busy one, where each
+        hop waits for a core). Here the components' own `preprocess` runs inline, bounds
+        and file-type checks included; only a clip, which may need converting, goes to a
+        thread. The precision radio's value is passed as sent: its choices are per session
+        and out of reach here, and the backend refuses a model it does not serve."""
+        values = dict(raw)
+        for component in self.inputs.settings.components() | {self.inputs.recording}:
+            values[component] = component.preprocess(raw[component])
+        sent, clip = raw[self.sent], raw[self.sent_audio]
+        values[self.sent] = self.sent.preprocess(
+            self.sent.data_model.model_validate(sent) if sent else None
+        )
+        if clip:
+            clip = self.sent_audio.data_model.model_validate(clip)
+            values[self.sent_audio] = await asyncio.to_thread(self.sent_audio.preprocess, clip)
+        return values
 
     def export(
         self, turns: list[Turn], system_prompt: str, agent: bool, request: gr.Request
@@ -329,6 +387,10 @@ class ChatTab:
             return gr.skip(), gr.skip()
         info = _variants_info(served, family, request_locale(request))
         return gr.Radio(choices=variants, value=served.default_variant(family)), info
+
+
+# Inputs: the box and the clip; outputs: their hidden twins, then the emptied box and clip.
+_MOVE_TO_SENT = "(message, audio) => [message, audio, {text: '', files: []}, null]"
 
 
 def _variants_info(served: ServedModels, family: str | None, locale: str) -> str:
