@@ -33,8 +33,10 @@ from autoglm_demo.qa.records import (
 )
 from autoglm_demo.qa.replay import pair, replay
 from autoglm_demo.qa.store import QaStoreError, SessionNotFound
+from autoglm_demo.scoring import DEFAULT_TOLERANCE
 from autoglm_demo.ui.i18n import label, request_locale, text
 from autoglm_demo.ui.models import ServedModels
+from autoglm_demo.ui.qa_marks import MarkPanel, build_mark_panel
 from autoglm_demo.ui.qa_view import comparison_html, session_header, session_table, transcript
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class QaPage:
         self.client = client
         self.media = MediaFolder(self.store, files / "qa-media")
         self.exports = files / "qa-exports"
+        self.marks = MarkPanel(self.store, self.media, files / "qa-overlays")
 
     # The QA tab.
 
@@ -98,8 +101,14 @@ class QaPage:
             ),
         )
 
-    def open(self, selected: gr.SelectData, request: gr.Request) -> tuple[Any, ...]:
-        """A row of the session list clicked: the session, read only."""
+    def open(
+        self,
+        selected: gr.SelectData,
+        request: gr.Request,
+        tolerance: float = DEFAULT_TOLERANCE,
+    ) -> tuple[Any, ...]:
+        """A row of the session list clicked: the session, read only, with ✓ or ✗ on the
+        answers that have a mark (scored with the tab's `tolerance`, its one input)."""
         locale = request_locale(request)
         session_id = str(selected.row_value[-1])
         try:
@@ -107,10 +116,22 @@ class QaPage:
             return (
                 session_id,
                 session_header(session, locale),
-                transcript(session, self.media, locale),
+                transcript(session, self.media, locale, tolerance),
                 self._earlier_replay(session, locale),
                 None,
             )
+        except Exception as error:
+            raise gr.Error(failure("qa_open_failed", error, locale)) from None
+
+    def reread(
+        self, session_id: str | None, tolerance: float, request: gr.Request
+    ) -> list[Any] | None:
+        """The opened session's transcript again, after a mark changed its ✓ and ✗."""
+        if not session_id:
+            return gr.skip()
+        locale = request_locale(request)
+        try:
+            return transcript(self.store.session(session_id), self.media, locale, tolerance)
         except Exception as error:
             raise gr.Error(failure("qa_open_failed", error, locale)) from None
 
@@ -252,6 +273,18 @@ def build_qa_tab(qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Ra
     shown = gr.Chatbot(
         label=label("qa_transcript"), elem_id="qa-transcript", height=480, buttons=["copy"]
     )
+    # One tolerance scores the marks and the accuracy below; shown with the accuracy.
+    tolerance = gr.Slider(
+        0.01,
+        0.2,
+        value=DEFAULT_TOLERANCE,
+        step=0.01,
+        label=label("tolerance"),
+        info=label("tolerance_info"),
+        render=False,
+        elem_id="qa-tolerance",
+    )
+    turn, marked = build_mark_panel(qa.marks, opened, tolerance)
     with gr.Row():
         export = gr.Button(label("qa_export"), elem_id="qa-export")
     exported = gr.File(
@@ -264,6 +297,7 @@ def build_qa_tab(qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Ra
         start = gr.Button(label("qa_replay"), variant="primary", scale=1, elem_id="qa-replay")
         stop = gr.Button(label("qa_stop_replay"), variant="stop", scale=1, elem_id="qa-stop-replay")
     comparison = gr.HTML(elem_id="qa-comparison")
+    tolerance.render()
     upload = gr.File(
         label=label("qa_import"),
         file_types=[".jsonl", ".zip"],
@@ -275,7 +309,10 @@ def build_qa_tab(qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Ra
     search_outputs = [sessions, model, precision, target]
     tab.select(qa.search, search_inputs, search_outputs)
     search.click(qa.search, search_inputs, search_outputs)
-    sessions.select(qa.open, None, [opened, header, shown, comparison, exported])
+    opening = sessions.select(qa.open, [tolerance], [opened, header, shown, comparison, exported])
+    opening.then(qa.marks.turns, [opened], [turn])
+    for event in marked:  # a mark saved or removed, or the tolerance changed: ✓ and ✗ again
+        event.then(qa.reread, [opened, tolerance], [shown])
     export.click(qa.export, [opened], [exported])
     replaying = start.click(qa.replay, [opened, target, served], [comparison])
     replaying.then(qa.search, search_inputs, search_outputs)  # the replay is a new session
