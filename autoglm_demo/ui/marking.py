@@ -143,8 +143,10 @@ def missing(draft: Draft, text: str | None) -> list[str]:
     if len(draft.clicks) < draft.needed:
         per_place = 2 if draft.shape is Shape.BOX else 1
         place, click = divmod(len(draft.clicks), per_place)
-        wanted = ("mark_need_corner_1", "mark_need_corner_2")[click] if per_place == 2 else (
-            "mark_need_point"
+        wanted = (
+            ("mark_need_corner_1", "mark_need_corner_2")[click]
+            if per_place == 2
+            else ("mark_need_point")
         )
         if draft.action == "Swipe":
             return [("mark_swipe_start", "mark_swipe_end")[place], wanted]

@@ -67,7 +67,9 @@ class MarkPanel:
             draft.shape.value,
             text_value or "",
             draft,
-            self._hint(draft, text_value, record.target is not None, locale),
+            self._hint(draft, text_value, record.target is not None, locale)
+            if self._screenshot(record)
+            else text("mark_no_screenshot", locale),
             self._score(record, tolerance, locale),
         )
 
@@ -163,20 +165,10 @@ class MarkPanel:
         return next((record for record in turns if record.id == turn_id), None)
 
     def _screenshot(self, record: TurnRecord) -> str | None:
-        """The screenshot the answer refers to: the turn's last one, as the agent sends it."""
-        return self.media.path(record.images[-1]) if record.images else None
+        return screenshot_of(self.media, record)
 
     def _drawn(self, record: TurnRecord, target: Target | None) -> str | None:
-        """The screenshot with the recorded answer's action and `target` drawn on it. Named
-        by what is drawn, so clicking back and forth reuses the files made before."""
-        screenshot = self._screenshot(record)
-        if screenshot is None:
-            return None
-        verdict = check_answer(record.answer)
-        actions = [verdict.action] if verdict.action else []
-        key = hashlib.sha256(repr((screenshot, actions, target)).encode()).hexdigest()[:32]
-        self.folder.mkdir(parents=True, exist_ok=True)
-        return str(save_overlay(screenshot, actions, self.folder / f"mark-{key}.png", target))
+        return drawn_turn(self.media, record, record.answer, target, self.folder)
 
     def _score(self, record: TurnRecord, tolerance: float, locale: str) -> str:
         score = score_recorded(
@@ -194,10 +186,33 @@ class MarkPanel:
         return ": ".join(text(key, locale) for key in needs)
 
 
+def screenshot_of(media: MediaFolder, record: TurnRecord) -> str | None:
+    """The screenshot a turn's answer refers to: its last one, as the agent sends it."""
+    return media.path(record.images[-1]) if record.images else None
+
+
+def drawn_turn(
+    media: MediaFolder, record: TurnRecord, answer: str, target: Target | None, folder: Path
+) -> str | None:
+    """The turn's screenshot with `answer`'s action and `target` drawn on it, or None when
+    its screenshot was not stored. Named by what is drawn, so that drawing the same again
+    (clicking back and forth, a strip shown twice) reuses the file made before."""
+    screenshot = screenshot_of(media, record)
+    if screenshot is None:
+        return None
+    verdict = check_answer(answer)
+    actions = [verdict.action] if verdict.action else []
+    key = hashlib.sha256(repr((screenshot, actions, target)).encode()).hexdigest()[:32]
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(save_overlay(screenshot, actions, folder / f"drawn-{key}.png", target))
+
+
 def _turn_label(record: TurnRecord, locale: str) -> str:
-    marked = " ✎" if record.target else ""
-    images = f" [{len(record.images)} 🖼]" if record.images else ""
-    return f"#{record.seq + 1}{images} {title_of(record.text, 40)}{marked}"
+    """#2 · the question · marked: the turn's place in the session and whether it has a mark."""
+    parts = [f"#{record.seq + 1}", title_of(record.text, 40) or "…"]
+    if record.target:
+        parts.append(text("mark_marked", locale))
+    return " · ".join(parts)
 
 
 def build_mark_panel(
