@@ -116,3 +116,46 @@ def test_mark_a_box_then_measure_two_variants(
     expect(sessions).to_contain_text("autoglm-phone-9b-int8", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "page-qa-accuracy.png"), full_page=True)
     page.close()
+
+
+def test_upload_an_episode_mark_a_step_and_dry_run_it(
+    browser: Browser, qa_page: str, tmp_path: Path
+) -> None:
+    steps = []
+    for number in (1, 2):
+        path = tmp_path / f"step-{number}.png"
+        Image.new("RGB", (400, 800), (240, 240, 250 - number)).save(path)
+        steps.append(str(path))
+    page = open_page(browser, qa_page)
+    page.get_by_role("tab", name="QA").click()
+    page.locator("#ep-task textarea").fill("Search for Wi-Fi")
+    page.set_input_files("#ep-screens input[type=file]", steps)
+    expect(page.locator("#ep-screens").get_by_role("row")).to_have_count(2, timeout=30_000)
+    page.locator("#ep-create").click()
+    # Opened at once, with its first step picked for marking.
+    expect(page.locator("#qa-session-header")).to_contain_text("turns: 2", timeout=30_000)
+    shown = "#mark-image img"
+    expect(page.locator(shown)).to_be_visible(timeout=30_000)
+    # Each click redraws the screenshot; the next one goes on the redrawn image.
+    click_relative(page, shown, 300, 50)
+    expect(page.locator("#mark-hint")).to_contain_text("now click the opposite corner")
+    click_relative(page, shown, 700, 150)
+    expect(page.locator("#mark-hint")).to_contain_text("Ready")
+    page.locator("#mark-save").click()
+    expect(page.locator("#mark-score")).to_contain_text("Not answered yet", timeout=30_000)
+    expect(page.locator("#mark-turn input")).to_have_value(
+        "#1 · Search for Wi-Fi · marked", timeout=30_000
+    )
+
+    page.locator("#qa-replay-target input").click()
+    page.get_by_role("option", name="autoglm-phone-9b-full").first.click()
+    page.locator("#ep-dry-run").click()
+    status = page.locator("#ep-status")
+    expect(status).to_contain_text("1 of 1 marked steps right (2 steps)", timeout=180_000)
+    strip = page.locator("#ep-strip")
+    expect(strip.locator("img")).to_have_count(2)
+    expect(strip).to_contain_text(f"1. ✓ {TAP}")
+    expect(strip).to_contain_text(f"2. – {TAP}")  # the second step is not marked
+    expect(page.locator("#ep-steps")).to_contain_text("The search box is at the top")
+    page.screenshot(path=str(ARTIFACTS / "page-qa-episode.png"), full_page=True)
+    page.close()

@@ -141,3 +141,26 @@ def test_an_incomplete_mark_is_refused_with_what_it_lacks(
         lambda: qa.marks.save(session.id, turn.id, Draft("Type"), "search", 0.05, None)
     )
     assert "✗" in score and "Tap instead of Type" in score
+
+
+def test_an_unanswered_episode_step_is_marked_but_not_scored(
+    qa: QaPage, store: QaStore, tmp_path: Path
+) -> None:
+    shot = tmp_path / "step.png"
+    Image.new("RGB", SIZE, (255, 255, 255)).save(shot)
+    episode = store.create_episode(
+        "Open search", [("step-1.png", shot.read_bytes())] * 2, [None] * 2
+    )
+    first, second = episode.turns
+    draft = Draft("Tap", Shape.POINT)
+    draft, _, _ = qa.marks.click(episode.id, first.id, draft, "", click((200, 40)), None)
+    _, score, _ = quietly(lambda: qa.marks.save(episode.id, first.id, draft, "", 0.05, None))
+    assert "Not answered yet" in score and "✗" not in score
+    assert "✗" not in str(qa.reread(episode.id, 0.05, None))
+    # The picker keeps the step just marked, and says it is marked.
+    picker = qa.marks.turns(episode.id, None, first.id)
+    assert picker.value == first.id
+    assert dict((value, name) for name, value in picker.choices) == {
+        first.id: "#1 · Open search · marked",
+        second.id: "#2 · …",
+    }

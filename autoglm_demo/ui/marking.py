@@ -15,6 +15,7 @@ from enum import Enum
 from PIL import Image
 
 from autoglm_demo.actions import Point
+from autoglm_demo.qa.records import RecordStatus, TurnRecord
 from autoglm_demo.scoring import (
     TEXT_ACTIONS,
     Region,
@@ -168,10 +169,9 @@ def screen_size(path: str | None) -> tuple[int, int] | None:
         return None
 
 
-def score_recorded(
-    answer: str, target: Target | None, screenshot: str | None, tolerance: float
-) -> Score | None:
-    """A recorded answer scored against its turn's mark; None for a turn not marked."""
-    if target is None:
+def score_recorded(record: TurnRecord, screenshot: str | None, tolerance: float) -> Score | None:
+    """A recorded answer scored against its turn's mark; None for a turn not marked, or an
+    episode's step that no model has answered yet."""
+    if record.target is None or record.status is RecordStatus.PENDING:
         return None
-    return score_answer(answer, target, screen_size(screenshot), tolerance)
+    return score_answer(record.answer, record.target, screen_size(screenshot), tolerance)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import gradio as gr
 
 from autoglm_demo.actions import check_answer
 from autoglm_demo.qa.media import MediaFolder
-from autoglm_demo.qa.records import TurnRecord, title_of
+from autoglm_demo.qa.records import RecordStatus, TurnRecord, title_of
 from autoglm_demo.qa.store import QaStore
 from autoglm_demo.scoring import DEFAULT_TOLERANCE, Target
 from autoglm_demo.ui.i18n import label, request_locale, text
@@ -41,14 +42,16 @@ class MarkPanel:
         self.media = media
         self.folder = folder  # drawn screenshots; inside the upload folder, so they are served
 
-    def turns(self, session_id: str | None, request: gr.Request) -> Any:
-        """The opened session's turns to pick from; the first with a screenshot is picked."""
+    def turns(self, session_id: str | None, request: gr.Request, current: str | None = None) -> Any:
+        """The opened session's turns to pick from, `current` staying picked if it is one of
+        them (a mark saved: its label changes), else the first with a screenshot."""
         if not session_id:
             return gr.Dropdown(choices=[], value=None)
         locale = request_locale(request)
         records = self.store.session(session_id).turns
         choices = [(_turn_label(record, locale), record.id) for record in records]
-        shown = next((r.id for r in records if r.images), records[0].id if records else None)
+        first = next((r.id for r in records if r.images), records[0].id if records else None)
+        shown = current if current in {record.id for record in records} else first
         return gr.Dropdown(choices=choices, value=shown)
 
     def show(
@@ -171,9 +174,11 @@ class MarkPanel:
         return drawn_turn(self.media, record, record.answer, target, self.folder)
 
     def _score(self, record: TurnRecord, tolerance: float, locale: str) -> str:
-        score = score_recorded(
-            record.answer, record.target, self._screenshot(record), tolerance or DEFAULT_TOLERANCE
-        )
+        if record.status is RecordStatus.PENDING:  # an uploaded step, not answered yet
+            return f"<p><i>{html.escape(text('mark_pending', locale))}</i></p>" + legend_html(
+                locale
+            )
+        score = score_recorded(record, self._screenshot(record), tolerance or DEFAULT_TOLERANCE)
         return score_html(score, locale) + legend_html(locale)
 
     @staticmethod
@@ -269,4 +274,6 @@ def build_mark_panel(
     saved = save.click(panel.save, [opened, turn, draft, text_box, tolerance], marked)
     cleared = clear.click(panel.clear, [opened, turn, tolerance], marked)
     rescored = tolerance.release(panel.rescore, [opened, turn, tolerance], [score])
+    for event in (saved, cleared):  # the picked turn's label says whether it is marked
+        event.then(panel.turns, [opened, turn], [turn])
     return turn, [saved, cleared, rescored]
