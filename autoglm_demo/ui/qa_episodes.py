@@ -213,10 +213,13 @@ def steps_html(
         verdict = (
             text("mark_unmarked", locale) if score is None else score_text(score.score, locale)
         )
+        answer = _answer_of(step, scores, answered)
+        if replayed and replayed.error:  # the backend failed this step: say why
+            answer = f"{answer}\n{text('error', locale)}: {replayed.error}".strip()
         cells = (
             str(step.seq + 1),
             verdict,
-            _answer_of(step, scores, answered),
+            answer,
             replayed.reasoning if replayed else "",
         )
         rows.append(
