@@ -113,7 +113,9 @@ def test_accuracy_per_variant_with_intervals_and_the_turns_they_disagree_on(
 
     progress = [status for status, _, _ in shown[1:-1]]
     assert progress[0].startswith("Asked 1 of 6") and progress[-1].startswith("Asked 6 of 6")
-    summary, table, disagreements = shown[-1]
+    summary, shown_table, disagreements = shown[-1]
+    assert shown_table.visible is True
+    table = shown_table.value
     assert summary.startswith("2 marked answers per variant, from 1 session(s)")
     assert table["headers"] == ["Variant", "Model", "Hits", "Scored", "Share", "95% interval"]
     full, int4 = table["data"]

@@ -100,7 +100,7 @@ class AccuracyPanel:
             gr.Warning(text("acc_pick_variants", locale))
             return
         sessions = await self.sessions(session_ids, locale)
-        yield progress_text(None, locale), None, ""
+        yield progress_text(None, locale), gr.skip(), ""
         outcome = with_progress(
             lambda on_step: evaluate(
                 self.client,
@@ -132,7 +132,7 @@ class AccuracyPanel:
     def _results(evaluation: Evaluation, sessions: int, locale: str) -> tuple[Any, ...]:
         return (
             summary_text(evaluation, sessions, locale),
-            accuracy_table(evaluation, locale),
+            gr.Dataframe(accuracy_table(evaluation, locale), visible=True),
             disagreements_html(evaluation, locale),
         )
 
@@ -161,8 +161,8 @@ def build_accuracy_panel(
         stop = gr.Button(label("acc_stop"), variant="stop", elem_id="acc-stop")
     status = gr.Markdown(elem_id="acc-status")
     table = gr.Dataframe(
-        label=label("acc_table"), interactive=False, elem_id="acc-table", wrap=True
-    )
+        label=label("acc_table"), interactive=False, elem_id="acc-table", wrap=True, visible=False
+    )  # shown with the first results: an empty Dataframe shows placeholder columns
     disagreements = gr.HTML(elem_id="acc-disagreements-box")
     running = start.click(
         panel.run, [sessions, variants, tolerance], [status, table, disagreements]
