@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -19,13 +20,20 @@ from PIL import Image
 
 from autoglm_demo.client import BackendClient, BackendModel, ChatOptions, ClientEvent
 from autoglm_demo.qa.eval_report import to_markdown
-from autoglm_demo.qa.evaluate import Evaluation, Progress, UnknownVariant, evaluate
+from autoglm_demo.qa.evaluate import (
+    Disagreement,
+    Evaluation,
+    Progress,
+    TurnScore,
+    UnknownVariant,
+    evaluate,
+)
 from autoglm_demo.qa.export import write_zip
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.qa.records import RecordStatus, SessionRecord
 from autoglm_demo.qa.store import QaStore
-from autoglm_demo.scoring import Region, Target
+from autoglm_demo.scoring import Region, Score, Tally, Target
 from tests.conftest import TAGGED_REPLY
 
 TAP = 'do(action="Tap", element=[500,100])'
@@ -292,3 +300,25 @@ def test_the_eval_command_writes_json_markdown_and_a_plot(
     bad = eval_command("--session", stored.id, "--variants", "full,int3", *common)
     assert bad.returncode != 0 and "no variant 'int3'" in bad.stderr
     assert "Traceback" not in unknown.stderr + bad.stderr
+
+
+def test_an_answer_stays_text_in_its_markdown_cell() -> None:
+    hostile = "do(x) | <script>alert(1)</script>\n| next | row |"
+    scores = tuple(
+        TurnScore(
+            "s" * 32, "t", 0, variant, hostile if variant == "a" else TAP, Score(hit, ""), 1.0
+        )
+        for variant, hit in (("a", False), ("b", True))
+    )
+    found = Evaluation(
+        ("a", "b"),
+        {"a": "a", "b": "b"},
+        {"a": Tally(0, 1), "b": Tally(1, 1)},
+        scores,
+        (Disagreement("s" * 32, "t", 0, "q", scores),),
+        0.05,
+    )
+    row = to_markdown(found).splitlines()[-1]
+    assert "<script>" not in row and "&lt;script>" in row and "\n" not in row
+    cells = re.split(r"(?<!\\)\|", row)[1:-1]  # split at the pipes that are not escaped
+    assert len(cells) == 5 and cells[3].startswith(" ✗ ") and cells[4].startswith(" ✓ ")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from statistics import mean
+from statistics import median
 from typing import Any
 
 from autoglm_demo.qa.evaluate import Evaluation, TurnScore
@@ -65,8 +65,9 @@ def _variant(evaluation: Evaluation, variant: str) -> dict[str, Any]:
 
 
 def _seconds_per_step(evaluation: Evaluation, variant: str) -> float | None:
+    """The median: a variant's first step also waits for it to load."""
     times = [score.seconds for score in evaluation.scores if score.variant == variant]
-    return mean(times) if times else None
+    return median(times) if times else None
 
 
 def _score(score: TurnScore) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def to_markdown(evaluation: Evaluation) -> str:
     lines = [
         f"Scored with a tolerance of {evaluation.tolerance:g} of the screen's diagonal.",
         "",
-        "| variant | model | hits/total | share | 95% CI | s/step |",
+        "| variant | model | hits/total | share | 95% CI | s/step (median) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for variant in evaluation.variants:
@@ -159,13 +160,9 @@ def draw(evaluation: Evaluation, target: Path) -> None:
     axes.bar(names, shares, yerr=[below, above], capsize=6, color="#4c72b0")
     for index, variant in enumerate(names):
         tally = evaluation.tallies[variant]
+        # At the foot of the bar, clear of the error bar.
         axes.annotate(
-            f"{tally.hits}/{tally.total}",
-            (index, shares[index]),
-            ha="center",
-            va="bottom",
-            xytext=(0, 3),
-            textcoords="offset points",
+            f"{tally.hits}/{tally.total}", (index, 0.02), ha="center", va="bottom", color="white"
         )
     axes.set_ylim(0, 1.05)
     axes.set_ylabel("share of marked turns hit")
