@@ -8,8 +8,15 @@ import pytest
 from PIL import Image
 
 from autoglm_demo.actions import Action, parse_actions
+from autoglm_demo.scoring import Region, Target
 from autoglm_demo.ui.chat_tab import EXAMPLE_SCREENSHOT
-from autoglm_demo.ui.overlay import MARK_COLOUR, draw_actions, save_overlay, to_pixels
+from autoglm_demo.ui.overlay import (
+    MARK_COLOUR,
+    TARGET_COLOUR,
+    draw_actions,
+    save_overlay,
+    to_pixels,
+)
 from tools.example_screenshot import render_settings_screen
 
 
@@ -60,3 +67,47 @@ def test_save_overlay_on_the_shipped_screenshot(tmp_path: Path) -> None:
 def test_shipped_screenshot_is_the_generators_output() -> None:
     with Image.open(EXAMPLE_SCREENSHOT) as shipped:
         assert shipped.convert("RGB").tobytes() == render_settings_screen().tobytes()
+
+
+# The marked target: drawn in its own colour, beside the model's action.
+
+BLANK = (255, 255, 255)
+
+
+def test_a_marked_box_is_drawn_as_its_outline_in_the_target_colour() -> None:
+    blank = Image.new("RGB", (401, 801), BLANK)
+    target = Target("Tap", Region.box((100, 100), (500, 300)))
+    drawn = draw_actions(blank, [], target)
+    left, top = to_pixels((100, 100), drawn.size)  # (40, 80)
+    right, bottom = to_pixels((500, 300), drawn.size)  # (200, 240)
+    for edge in ((left, 160), (right, 160), (120, top), (120, bottom)):
+        assert drawn.getpixel(edge) == TARGET_COLOUR, edge
+    assert drawn.getpixel((120, 160)) == BLANK  # the box is an outline: its inside shows
+
+
+def test_the_target_and_the_action_are_told_apart() -> None:
+    blank = Image.new("RGB", (401, 801), BLANK)
+    action = parse_actions('do(action="Tap", element=[750,750])')
+    drawn = draw_actions(blank, action, Target("Tap", Region.point(250, 250)))
+    assert drawn.getpixel(to_pixels((750, 750), drawn.size)) == MARK_COLOUR  # the model's dot
+    # The marked point: a cross-hair in a square, in the other colour.
+    assert drawn.getpixel(to_pixels((250, 250), drawn.size)) == TARGET_COLOUR
+    assert TARGET_COLOUR != MARK_COLOUR
+
+
+def test_a_swipe_target_marks_its_start_and_end_joined_by_dashes() -> None:
+    blank = Image.new("RGB", (501, 1001), BLANK)
+    target = Target("Swipe", Region.point(500, 800), Region.point(500, 200))
+    drawn = draw_actions(blank, [], target)
+    column = [drawn.getpixel((250, y)) for y in range(260, 740)]
+    for end in ((250, 800), (250, 200)):
+        assert drawn.getpixel(end) == TARGET_COLOUR
+    # Dashed: the line between them is partly drawn and partly not.
+    assert TARGET_COLOUR in column and BLANK in column
+
+
+def test_a_target_without_a_place_gets_a_label_in_the_target_colour() -> None:
+    blank = Image.new("RGB", (400, 800), BLANK)
+    drawn = draw_actions(blank, [], Target("Type", text="wifi"))
+    corner = drawn.crop((0, 0, 200, 60)).getcolors(10_000)
+    assert any(colour == TARGET_COLOUR for _, colour in corner)

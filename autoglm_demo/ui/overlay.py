@@ -1,8 +1,11 @@
-"""Draw parsed AutoGLM actions on the screenshot they refer to.
+"""Draw parsed AutoGLM actions, and the target a tester marked, on their screenshot.
 
 Coordinates in actions are 0-1000 on each axis, whatever the screen's size, so the pixel
 position is `value / 1000 * (size - 1)` per axis. Taps are rings, swipes are arrows, and
 every action gets a label so actions without a position (Back, Type…) still show up.
+The marked target is drawn in a colour of its own (`TARGET_COLOUR`): boxes as rectangles,
+points as squares, a swipe's start and end joined by a dashed line, so it is never
+mistaken for the model's action; the page's legend (`qa_view.legend_html`) names both.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from PIL import Image, ImageDraw, ImageFont
 from autoglm_demo.actions import Action, Point, check_answer
 from autoglm_demo.answering import OverlayHook
 from autoglm_demo.conversation import Turn, is_url
+from autoglm_demo.scoring import Region, Target
 
 MARK_COLOUR = (230, 30, 60)  # a red that stands out on the light and dark screens phones use
+TARGET_COLOUR = (0, 170, 90)  # a green that differs from MARK_COLOUR for red-green blindness
+# too: the target's shapes (squares, rectangles, dashes) differ from the action's (rings).
 LABEL_BACKGROUND = (20, 20, 20)
 LABEL_TEXT = (255, 255, 255)
 RELATIVE_SCALE = 1000
@@ -31,13 +37,17 @@ def to_pixels(point: Point, size: tuple[int, int]) -> tuple[int, int]:
     return round(x), round(y)
 
 
-def draw_actions(screenshot: Image.Image, actions: list[Action]) -> Image.Image:
-    """A copy of `screenshot` with every action drawn on it."""
+def draw_actions(
+    screenshot: Image.Image, actions: list[Action], target: Target | None = None
+) -> Image.Image:
+    """A copy of `screenshot` with the marked `target` (if any) and every action on it."""
     canvas = screenshot.convert("RGB")
     draw = ImageDraw.Draw(canvas)
     unit = max(4, min(canvas.size) // 40)  # marks scale with the screen, not fixed pixels
     font = _font(unit * 2)
-    label_top = unit
+    corner = _Corner(unit)
+    if target is not None:  # first, so that the model's action stays visible on top of it
+        _target(draw, canvas.size, target, unit, font, corner)
     for number, action in enumerate(actions, start=1):
         caption = f"{number}. {action.label}"
         if action.point is not None:
@@ -48,15 +58,90 @@ def draw_actions(screenshot: Image.Image, actions: list[Action]) -> Image.Image:
             _label(draw, (start[0] + unit * 2, start[1] - unit), caption, font)
         else:
             # Actions without a place (Back, Home, Type, finish…) stack in the top-left corner.
-            _label(draw, (unit, label_top), caption, font)
-            label_top += unit * 3
+            _label(draw, corner.next(), caption, font)
     return canvas
 
 
-def save_overlay(screenshot_path: str | Path, actions: list[Action], target: Path) -> Path:
+def save_overlay(
+    screenshot_path: str | Path, actions: list[Action], path: Path, target: Target | None = None
+) -> Path:
     with Image.open(screenshot_path) as screenshot:
-        draw_actions(screenshot, actions).save(target, format="PNG")
-    return target
+        draw_actions(screenshot, actions, target).save(path, format="PNG")
+    return path
+
+
+def target_label(target: Target) -> str:
+    """The target's caption, as an action's: its action, and its text where it has one."""
+    return f"{target.action}: {target.text}" if target.text else target.action
+
+
+class _Corner:
+    """Where the next label without a place goes: stacked down the top-left corner."""
+
+    def __init__(self, unit: int) -> None:
+        self.unit = unit
+        self.top = unit
+
+    def next(self) -> tuple[int, int]:
+        corner = (self.unit, self.top)
+        self.top += self.unit * 3
+        return corner
+
+
+def _target(
+    draw: ImageDraw.ImageDraw,
+    size: tuple[int, int],
+    target: Target,
+    unit: int,
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    corner: _Corner,
+) -> None:
+    places = [region for region in (target.start, target.end) if region is not None]
+    for region in places:
+        _region(draw, size, region, unit)
+    if target.start is not None and target.end is not None:
+        _dashes(draw, _centre(target.start, size), _centre(target.end, size), unit)
+    caption = target_label(target)
+    if places:
+        left, top = to_pixels((places[0].x1, places[0].y2), size)
+        _label(draw, (left, top + unit), caption, font, TARGET_COLOUR)
+    else:
+        _label(draw, corner.next(), caption, font, TARGET_COLOUR)
+
+
+def _region(draw: ImageDraw.ImageDraw, size: tuple[int, int], region: Region, unit: int) -> None:
+    width = max(2, unit // 2)
+    if region.is_point:
+        x, y = to_pixels((region.x1, region.y1), size)
+        side = unit * 2
+        draw.rectangle((x - side, y - side, x + side, y + side), outline=TARGET_COLOUR, width=width)
+        draw.line((x - unit, y, x + unit, y), fill=TARGET_COLOUR, width=width)  # a cross-hair
+        draw.line((x, y - unit, x, y + unit), fill=TARGET_COLOUR, width=width)
+        return
+    corners = (*to_pixels((region.x1, region.y1), size), *to_pixels((region.x2, region.y2), size))
+    draw.rectangle(corners, outline=TARGET_COLOUR, width=width)
+
+
+def _centre(region: Region, size: tuple[int, int]) -> tuple[int, int]:
+    return to_pixels(region.centre, size)
+
+
+def _dashes(
+    draw: ImageDraw.ImageDraw, start: tuple[int, int], end: tuple[int, int], unit: int
+) -> None:
+    length = math.dist(start, end)
+    steps = max(1, int(length // (unit * 2)))
+    for step in range(0, steps, 2):  # every other piece: a dashed line
+        a, b = step / steps, min(step + 1, steps) / steps
+        draw.line(
+            (_between(start, end, a), _between(start, end, b)),
+            fill=TARGET_COLOUR,
+            width=max(2, unit // 2),
+        )
+
+
+def _between(start: tuple[int, int], end: tuple[int, int], share: float) -> tuple[float, float]:
+    return start[0] + (end[0] - start[0]) * share, start[1] + (end[1] - start[1]) * share
 
 
 def overlay_hook(folder: Path) -> OverlayHook:
@@ -106,10 +191,11 @@ def _label(
     corner: tuple[int, int],
     text: str,
     font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    background: tuple[int, int, int] = LABEL_BACKGROUND,
 ) -> None:
     left, top, right, bottom = draw.textbbox(corner, text, font=font)
     pad = 4
-    draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=LABEL_BACKGROUND)
+    draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=background)
     draw.text(corner, text, fill=LABEL_TEXT, font=font)
 
 

@@ -33,8 +33,12 @@ from autoglm_demo.qa.records import (
 )
 from autoglm_demo.qa.replay import pair, replay
 from autoglm_demo.qa.store import QaStoreError, SessionNotFound
+from autoglm_demo.scoring import DEFAULT_TOLERANCE
 from autoglm_demo.ui.i18n import label, request_locale, text
 from autoglm_demo.ui.models import ServedModels
+from autoglm_demo.ui.qa_accuracy import AccuracyPanel, build_accuracy_panel
+from autoglm_demo.ui.qa_episodes import EpisodePanel, build_episode_panel
+from autoglm_demo.ui.qa_marks import MarkPanel, build_mark_panel
 from autoglm_demo.ui.qa_view import comparison_html, session_header, session_table, transcript
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,9 @@ class QaPage:
         self.client = client
         self.media = MediaFolder(self.store, files / "qa-media")
         self.exports = files / "qa-exports"
+        self.marks = MarkPanel(self.store, self.media, files / "qa-overlays")
+        self.accuracy = AccuracyPanel(recorder, client, self.media)
+        self.episodes = EpisodePanel(recorder, client, self.media, files / "qa-overlays")
 
     # The QA tab.
 
@@ -96,19 +103,44 @@ class QaPage:
             ),
         )
 
-    def open(self, selected: gr.SelectData, request: gr.Request) -> tuple[Any, ...]:
-        """A row of the session list clicked: the session, read only."""
-        locale = request_locale(request)
+    def open(
+        self,
+        selected: gr.SelectData,
+        request: gr.Request,
+        tolerance: float = DEFAULT_TOLERANCE,
+    ) -> tuple[Any, ...]:
+        """A row of the session list clicked: the session, read only, with ✓ or ✗ on the
+        answers that have a mark (scored with the tab's `tolerance`, its one input)."""
         session_id = str(selected.row_value[-1])
+        return (session_id, *self.show(session_id, tolerance, request))
+
+    def show(
+        self, session_id: str | None, tolerance: float, request: gr.Request
+    ) -> tuple[Any, ...]:
+        """The opened session's header, transcript and earlier replay; the export emptied."""
+        locale = request_locale(request)
+        if not session_id:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
             session = self.store.session(session_id)
             return (
-                session_id,
                 session_header(session, locale),
-                transcript(session, self.media, locale),
+                transcript(session, self.media, locale, tolerance),
                 self._earlier_replay(session, locale),
                 None,
             )
+        except Exception as error:
+            raise gr.Error(failure("qa_open_failed", error, locale)) from None
+
+    def reread(
+        self, session_id: str | None, tolerance: float, request: gr.Request
+    ) -> list[Any] | None:
+        """The opened session's transcript again, after a mark changed its ✓ and ✗."""
+        if not session_id:
+            return gr.skip()
+        locale = request_locale(request)
+        try:
+            return transcript(self.store.session(session_id), self.media, locale, tolerance)
         except Exception as error:
             raise gr.Error(failure("qa_open_failed", error, locale)) from None
 
@@ -250,6 +282,18 @@ def build_qa_tab(qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Ra
     shown = gr.Chatbot(
         label=label("qa_transcript"), elem_id="qa-transcript", height=480, buttons=["copy"]
     )
+    # One tolerance scores the marks and the accuracy below; shown with the accuracy.
+    tolerance = gr.Slider(
+        0.01,
+        0.2,
+        value=DEFAULT_TOLERANCE,
+        step=0.01,
+        label=label("tolerance"),
+        info=label("tolerance_info"),
+        render=False,
+        elem_id="qa-tolerance",
+    )
+    turn, marked = build_mark_panel(qa.marks, opened, tolerance)
     with gr.Row():
         export = gr.Button(label("qa_export"), elem_id="qa-export")
     exported = gr.File(
@@ -262,6 +306,9 @@ def build_qa_tab(qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Ra
         start = gr.Button(label("qa_replay"), variant="primary", scale=1, elem_id="qa-replay")
         stop = gr.Button(label("qa_stop_replay"), variant="stop", scale=1, elem_id="qa-stop-replay")
     comparison = gr.HTML(elem_id="qa-comparison")
+    acc_sessions, acc_variants, measuring = build_accuracy_panel(qa.accuracy, served, tolerance)
+    acc_pickers = [acc_sessions, acc_variants]
+    creating, dry_running = build_episode_panel(qa.episodes, opened, target, tolerance)
     upload = gr.File(
         label=label("qa_import"),
         file_types=[".jsonl", ".zip"],
@@ -271,11 +318,23 @@ def build_qa_tab(qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Ra
 
     search_inputs = [since, until, model, precision, rating, served, current_model]
     search_outputs = [sessions, model, precision, target]
-    tab.select(qa.search, search_inputs, search_outputs)
-    search.click(qa.search, search_inputs, search_outputs)
-    sessions.select(qa.open, None, [opened, header, shown, comparison, exported])
+    listed = (qa.search, search_inputs, search_outputs)
+    # The sessions to measure on follow the list; replays and imports add sessions to both.
+    measurable = (qa.accuracy.choices, [acc_sessions, served, acc_variants], acc_pickers)
+    tab.select(*listed).then(*measurable)
+    search.click(*listed).then(*measurable)
+    opening = sessions.select(qa.open, [tolerance], [opened, header, shown, comparison, exported])
+    opening.then(qa.marks.turns, [opened], [turn])
+    # A new episode opens at once, for its steps to be marked.
+    creating.then(qa.show, [opened, tolerance], [header, shown, comparison, exported]).then(
+        qa.marks.turns, [opened], [turn]
+    ).then(*listed).then(*measurable)
+    dry_running.then(*listed).then(*measurable)
+    for event in marked:  # a mark saved or removed, or the tolerance changed: ✓ and ✗ again
+        event.then(qa.reread, [opened, tolerance], [shown])
     export.click(qa.export, [opened], [exported])
     replaying = start.click(qa.replay, [opened, target, served], [comparison])
-    replaying.then(qa.search, search_inputs, search_outputs)  # the replay is a new session
+    replaying.then(*listed).then(*measurable)
     stop.click(None, None, None, cancels=[replaying])
-    upload.upload(qa.import_file, [upload], [upload]).then(qa.search, search_inputs, search_outputs)
+    measuring.then(*listed).then(*measurable)
+    upload.upload(qa.import_file, [upload], [upload]).then(*listed).then(*measurable)

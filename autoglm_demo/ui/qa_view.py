@@ -10,8 +10,11 @@ from autoglm_demo.conversation import Turn, TurnStatus
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.records import Feedback, Rating, SessionRecord, SessionSummary, TurnRecord
 from autoglm_demo.qa.replay import Comparison, TextDiff
-from autoglm_demo.ui.i18n import text
+from autoglm_demo.scoring import Score
+from autoglm_demo.ui.i18n import DEFAULT_LOCALE, text
+from autoglm_demo.ui.marking import score_recorded
 from autoglm_demo.ui.metrics import footer
+from autoglm_demo.ui.overlay import MARK_COLOUR, TARGET_COLOUR
 from autoglm_demo.ui.view import ChatbotMessage, render
 
 _DIFF_STYLE = {
@@ -61,14 +64,59 @@ def session_header(session: SessionRecord, locale: str) -> str:
     return header
 
 
-def transcript(session: SessionRecord, media: MediaFolder, locale: str) -> list[ChatbotMessage]:
-    """The session as the chat showed it, with each answer's feedback after it."""
+def transcript(
+    session: SessionRecord, media: MediaFolder, locale: str, tolerance: float
+) -> list[ChatbotMessage]:
+    """The session as the chat showed it, with each answer's feedback after it, and ✓ or ✗
+    for each answer whose right answer is marked."""
     messages: list[ChatbotMessage] = []
     for record in session.turns:
         messages.extend(render([_as_shown(record, media, locale)], locale))
+        screenshot = media.path(record.images[-1]) if record.images else None
+        score = score_recorded(record, screenshot, tolerance)
+        if score is not None:
+            messages.append(
+                {"role": "assistant", "content": score_text(score, locale),
+                 "metadata": {"title": text("mark_scored", locale)}}
+            )
         if record.feedback:
             messages.append(_feedback(record.feedback, locale))
     return messages
+
+
+def score_text(score: Score, locale: str) -> str:
+    """✓, or ✗ with the reason it missed."""
+    if score.hit:
+        return f"✓ {text('mark_hit', locale)}"
+    return f"✗ {text('mark_miss', locale)}: {score.reason}"
+
+
+def score_html(score: Score | None, locale: str) -> str:
+    """The score beside the marked screenshot; nothing while the turn has no mark."""
+    if score is None:
+        return f"<p><i>{html.escape(text('mark_unmarked', locale))}</i></p>"
+    colour = "#060" if score.hit else "#900"
+    return (
+        f"<p class='mark-verdict' style='font-size:1.3em;color:{colour}'>"
+        f"<b>{html.escape(score_text(score, locale))}</b></p>"
+    )
+
+
+def legend_html(locale: str = DEFAULT_LOCALE) -> str:
+    """What the two colours on a drawn screenshot mean."""
+    return (
+        "<p class='overlay-legend'>"
+        + " ".join(
+            f"<span style='display:inline-block;width:1em;height:1em;border:3px solid "
+            f"rgb{colour};vertical-align:middle;border-radius:{radius}'></span> "
+            f"{html.escape(text(key, locale))}&nbsp;&nbsp;"
+            for colour, radius, key in (
+                (MARK_COLOUR, "50%", "legend_model"),
+                (TARGET_COLOUR, "0", "legend_target"),
+            )
+        )
+        + "</p>"
+    )
 
 
 def _as_shown(record: TurnRecord, media: MediaFolder, locale: str) -> Turn:
