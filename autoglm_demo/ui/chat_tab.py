@@ -177,7 +177,8 @@ class ChatTab:
         # Enter first moves the question and clip to hidden twins and empties the box, in
         # the browser (Gradio runs a trigger's events in order, each after the one before
         # has its inputs); the answering event reads the twins and streams to the Chatbot
-        # alone. Were the box and the clip outputs of that event, every streamed update
+        # (and the conversation's state, skipped after the first update: a State costs no
+        # postprocessing). Were the box and the clip outputs of that event, every update
         # would carry a "no change" for each, which Gradio builds a new component and its
         # API schema for: measured as most of the time from the first text to its frame.
         message.submit(
@@ -186,7 +187,7 @@ class ChatTab:
         submitting = message.submit(
             self.submit_and_answer,
             self.inputs.components() | {sent, sent_audio},
-            [chatbot],
+            [chatbot, turns],
             show_progress="hidden",
             preprocess=False,  # see `preprocessed`
         )
@@ -306,10 +307,13 @@ class ChatTab:
         values = await self.preprocessed(values)
         turns: list[Turn] = values[self.inputs.turns]
         question = self.submit(turns, values[self.sent], values[self.sent_audio], request)
-        yield question
+        # The conversation is written back once: Gradio runs a State's delete callback
+        # (`forget_session`, which deletes the session's files when its tab closes) only
+        # for a state some event has written. A skipped State costs nothing per update.
+        yield question, turns
         if turns and turns[-1].status is TurnStatus.WAITING:
             async for chat in self._answer(values, request_locale(request), shown=question):
-                yield chat
+                yield chat, gr.skip()
 
     async def preprocessed(self, raw: Values) -> Values:
         """The send event's inputs as Gradio's preprocessing would pass them.
