@@ -125,6 +125,8 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "Call_API": (),
     "Interact": (),
 }
+# Every name a do(action=…) call may have; finish(…) is the one other call.
+ACTION_NAMES = tuple(_REQUIRED)
 _POINT_ARGS = ("element", "start", "end")
 _CALL_START = re.compile(r"\b(do|finish)\(")
 

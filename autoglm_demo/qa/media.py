@@ -20,9 +20,12 @@ import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autoglm_demo.qa.records import Blob, MediaKind, MediaRef
-from autoglm_demo.qa.store import QaStore
+
+if TYPE_CHECKING:  # the store builds episodes with this module's checks: no import cycle
+    from autoglm_demo.qa.store import QaStore
 
 log = logging.getLogger(__name__)
 

@@ -39,6 +39,7 @@ from autoglm_demo.qa.records import (
     utc_now,
 )
 from autoglm_demo.qa.store import QaStore
+from autoglm_demo.scoring import Target
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,15 @@ class QaSession:
     created_at: datetime = field(default_factory=utc_now)
     title: str = ""
     replay_of: str | None = None
+    # Set: the session is a multi-step episode of this task, and each agent-mode turn
+    # recorded in it is its next step (the first one's question states the task).
+    task: str | None = None
     recorded: int = 0  # turns recorded so far, which numbers the next one
     feedback: dict[str, Feedback] = field(default_factory=dict)  # by turn record id
     commenting: str | None = None  # the rated turn the comment box is for
 
     def header(self) -> SessionRecord:
-        return SessionRecord(self.id, self.created_at, self.title, self.replay_of)
+        return SessionRecord(self.id, self.created_at, self.title, self.replay_of, task=self.task)
 
 
 class Recorder:
@@ -77,8 +81,10 @@ class Recorder:
         request: AnswerRequest,
         *,
         replay_of: str | None = None,
+        target: Target | None = None,
     ) -> None:
-        """Queue the last of `turns`, just finished (done, stopped or failed), for writing."""
+        """Queue the last of `turns`, just finished (done, stopped or failed), for writing.
+        `target`: the right answer, when it is already known (a replay of a marked turn)."""
         *earlier, turn = turns
         turn.record_id = new_id()
         session.title = session.title or title_of(turn.text)
@@ -103,6 +109,7 @@ class Recorder:
             metrics=RecordedMetrics.of(turn.metrics) if turn.metrics else None,
             reasoning_seconds=turn.reasoning_seconds,
             replay_of=replay_of,
+            target=target,
         )
         session.recorded += 1
         self._jobs.put(
@@ -112,6 +119,10 @@ class Recorder:
     def rate(self, turn_id: str, feedback: Feedback | None) -> None:
         """Queue feedback on a recorded turn (None clears it)."""
         self._jobs.put(partial(self.store.set_feedback, turn_id, feedback))
+
+    def mark(self, turn_id: str, target: Target | None) -> None:
+        """Queue the right answer of a recorded turn (None clears it)."""
+        self._jobs.put(partial(self.store.set_target, turn_id, target))
 
     def flush(self) -> None:
         """Wait until everything queued so far is written (or given up on)."""

@@ -21,6 +21,7 @@ from enum import Enum
 
 from autoglm_demo.client import ChatOptions
 from autoglm_demo.conversation import Metrics, Turn, TurnStatus
+from autoglm_demo.scoring import Target
 
 
 def new_id() -> str:
@@ -70,11 +71,13 @@ class Feedback:
 
 
 class RecordStatus(str, Enum):
-    """How a recorded answer ended; only finished answers are recorded."""
+    """How a recorded answer ended; only finished answers are recorded, except the steps of
+    an uploaded episode, which wait for their first answer (a replay gives them one)."""
 
     DONE = "done"
     STOPPED = "stopped"  # stopped by the tester, or the page went away
     FAILED = "failed"
+    PENDING = "pending"  # a step of an uploaded episode: a screenshot, not answered yet
 
 
 @dataclass(frozen=True)
@@ -169,16 +172,19 @@ class TurnRecord:
     reasoning_seconds: float | None
     feedback: Feedback | None = None
     replay_of: str | None = None  # the turn this one re-ran
+    target: Target | None = None  # the right answer, as a tester marked it
 
     def as_turn(self, images: list[str], audio: str | None) -> Turn:
-        """The page's view of this turn, with media at the given local paths."""
+        """The page's view of this turn, with media at the given local paths. A step not
+        answered yet is a question waiting for its answer."""
+        status = TurnStatus.WAITING if self.status is RecordStatus.PENDING else self.status.value
         return Turn(
             text=self.text,
             images=images,
             audio=audio,
             reasoning=self.reasoning,
             answer=self.answer,
-            status=TurnStatus(self.status.value),
+            status=TurnStatus(status),
             error=self.error,
             metrics=self.metrics.as_metrics(self.model, self.precision) if self.metrics else None,
             reasoning_seconds=self.reasoning_seconds,
@@ -193,6 +199,13 @@ class SessionRecord:
     title: str  # the first question, shortened
     replay_of: str | None = None  # the session this one replayed
     turns: tuple[TurnRecord, ...] = ()
+    # Set: the session is a multi-step episode of this task. Its turns, in `seq` order, are
+    # the steps, each asked with its screenshot the way the official agent asks (replay.py).
+    task: str | None = None
+
+    @property
+    def is_episode(self) -> bool:
+        return self.task is not None
 
 
 @dataclass(frozen=True)
@@ -208,6 +221,7 @@ class SessionSummary:
     precisions: tuple[str, ...]
     good: int
     bad: int
+    task: str | None = None  # set: the session is a multi-step episode
 
 
 class RatingFilter(str, Enum):
@@ -228,4 +242,3 @@ class SessionFilter:
 def title_of(text: str, limit: int = 80) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
-

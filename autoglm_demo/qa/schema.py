@@ -65,6 +65,7 @@ sessions = Table(
     Column("created_at", UtcDateTime, nullable=False, index=True),
     Column("title", Text, nullable=False),
     Column("replay_of", String(32), nullable=True),
+    Column("task", Text, nullable=True),  # set on a multi-step episode
 )
 
 turns = Table(
@@ -87,6 +88,7 @@ turns = Table(
     Column("metrics", JSON(none_as_null=True), nullable=True),
     Column("reasoning_seconds", Float, nullable=True),
     Column("replay_of", String(32), nullable=True),
+    Column("target", JSON(none_as_null=True), nullable=True),  # the marked right answer
     UniqueConstraint("session_id", "seq"),
 )
 

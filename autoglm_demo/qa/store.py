@@ -37,6 +37,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -48,9 +49,12 @@ from autoglm_demo.qa.codec import (
     media_to_dict,
     session_from_dict,
     session_to_dict,
+    target_from_dict,
+    target_to_dict,
     turn_from_dict,
     turn_to_dict,
 )
+from autoglm_demo.qa.episodes import build_episode
 from autoglm_demo.qa.records import (
     Blob,
     Feedback,
@@ -62,6 +66,7 @@ from autoglm_demo.qa.records import (
     SessionSummary,
     TurnRecord,
 )
+from autoglm_demo.scoring import Target
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +162,50 @@ class QaStore:
                 row = {"turn_id": turn_id, **feedback_to_dict(feedback)}
                 connection.execute(insert(table), [row])
 
+    def set_target(self, turn_id: str, target: Target | None) -> None:
+        """Mark the right answer of a turn (replacing an earlier mark), or clear it with None."""
+        value = None
+        if target is not None:
+            value = target_to_dict(target)
+            try:
+                target_from_dict(value)  # the same checks as an import
+            except (TypeError, ValueError) as error:
+                raise QaStoreError(f"turn {turn_id}: {error}") from None
+        table = schema.turns
+        with self._writer.begin() as connection:
+            changed = connection.execute(
+                update(table).where(table.c.id == turn_id).values(target=value)
+            )
+            if not changed.rowcount:
+                raise QaStoreError(f"no recorded turn {turn_id}")
+
+    def set_task(self, session_id: str, task: str | None) -> None:
+        """Make a session a multi-step episode of `task` (None: a plain session again)."""
+        table = schema.sessions
+        with self._writer.begin() as connection:
+            changed = connection.execute(
+                update(table).where(table.c.id == session_id).values(task=task)
+            )
+            if not changed.rowcount:
+                raise SessionNotFound(f"no QA session {session_id}")
+
+    def create_episode(
+        self,
+        task: str,
+        screenshots: Sequence[tuple[str, bytes]],
+        targets: Sequence[Target | None],
+        system_prompt: str | None = None,
+    ) -> SessionRecord:
+        """An uploaded episode: one step per (file name, PNG/JPEG bytes), each marked with
+        its target (or None), none answered yet. Its screenshots are stored whatever
+        --qa-store-media says: an episode without them cannot be replayed."""
+        try:
+            session, blobs = build_episode(task, screenshots, targets, system_prompt)
+        except ValueError as error:
+            raise QaStoreError(str(error)) from None
+        self.add_session(session, blobs)
+        return session
+
     # Reading.
 
     def session(self, session_id: str) -> SessionRecord:
@@ -218,7 +267,9 @@ class QaStore:
     def facets(self) -> tuple[list[str], list[str]]:
         """Every model and every precision that answered a recorded turn (the filters' choices)."""
         with self.engine.begin() as connection:
-            models = connection.scalars(select(schema.turns.c.model).distinct()).all()
+            models = connection.scalars(
+                select(schema.turns.c.model).where(schema.turns.c.model != "").distinct()
+            ).all()
             precisions = connection.scalars(
                 select(schema.turns.c.precision)
                 .where(schema.turns.c.precision.is_not(None))
@@ -376,8 +427,10 @@ def _summary(row: Row[Any], turns: list[Row[Any]]) -> SessionSummary:
         title=row.title,
         replay_of=row.replay_of,
         turns=len(turns),
-        models=tuple(sorted({turn.model for turn in turns})),
+        # The steps of an uploaded episode have no model until they are answered.
+        models=tuple(sorted({turn.model for turn in turns if turn.model})),
         precisions=tuple(sorted({turn.precision for turn in turns if turn.precision})),
         good=ratings.count(Rating.GOOD.value),
         bad=ratings.count(Rating.BAD.value),
+        task=row.task,
     )
