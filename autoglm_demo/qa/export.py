@@ -16,6 +16,7 @@ file (media.py), and a zip is read within `ImportLimits`, its media streamed to 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -237,9 +238,7 @@ def from_jsonl(content: str, name: str = "export") -> SessionRecord:
         except (ValueError, KeyError, TypeError) as error:
             raise InvalidExport(f"{where}: {_problem(error)}") from None
     assert session is not None
-    return SessionRecord(
-        session.id, session.created_at, session.title, session.replay_of, tuple(turns)
-    )
+    return dataclasses.replace(session, turns=tuple(turns))  # keeps every session field
 
 
 def _turn_named(data: Any) -> str:
