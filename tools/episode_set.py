@@ -10,7 +10,7 @@ The set is written as one QA export zip per episode, the format `eval --import` 
 tab read. The output is the same bytes on every run: the ids derive from the episode, the
 timestamps and the system prompt's date are fixed, and so are the zip entries' dates.
 
-    python -m tools.episode_set bench/data/episodes
+    python -m tools.episode_set bench/data/episodes [--qa-db sqlite:///qa.db]
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from autoglm_demo.qa.episodes import build_episode
 from PIL import Image
 
 from autoglm_demo.phone_agent import preset_prompt
+from autoglm_demo.qa.episodes import build_episode
 from autoglm_demo.qa.export import write_zip
-from autoglm_demo.qa.records import SessionRecord
+from autoglm_demo.qa.records import Blob, SessionRecord
+from autoglm_demo.qa.store import QaStore, SessionExists
 from autoglm_demo.scoring import Region, Target
 from tools.phone_screens import Screen
 
@@ -476,7 +477,7 @@ def png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def session_of(episode: Episode) -> tuple[SessionRecord, list]:
+def session_of(episode: Episode) -> tuple[SessionRecord, list[Blob]]:
     """The episode as a QA session (and its screenshots), with ids and dates fixed."""
     screenshots = [
         (f"{episode.key}-{n + 1}.png", png(s.screen.image)) for n, s in enumerate(episode.steps)
@@ -522,13 +523,34 @@ def _fix_dates(path: Path) -> None:
             archive.writestr(info, data)
 
 
+def add_to_store(url: str, chosen: list[Episode] | None = None) -> int:
+    """Create the episodes in the QA database at `url` (those already there are left as
+    they are); returns how many were added."""
+    store = QaStore(url)
+    added = 0
+    try:
+        for episode in chosen if chosen is not None else episode_set():
+            session, blobs = session_of(episode)
+            try:
+                store.add_session(session, blobs)
+                added += 1
+            except SessionExists:
+                pass
+    finally:
+        store.close()
+    return added
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folder", type=Path, help="where to write episode-*.zip")
+    parser.add_argument("--qa-db", help="also create the episodes in this QA database (URL)")
     args = parser.parse_args(argv)
     paths = write_set(args.folder)
     steps = sum(len(episode.steps) for episode in episode_set())
     print(f"{len(paths)} episodes, {steps} steps in {args.folder}")
+    if args.qa_db:
+        print(f"{add_to_store(args.qa_db)} episodes added to the QA database")
 
 
 if __name__ == "__main__":
