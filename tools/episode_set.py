@@ -477,35 +477,47 @@ def png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def session_of(episode: Episode) -> tuple[SessionRecord, list[Blob]]:
-    """The episode as a QA session (and its screenshots), with ids and dates fixed."""
+def episode_id(key: str) -> str:
+    """The session id an episode is written under: the same on every run."""
+    return str(uuid.uuid5(_IDS, key))
+
+
+def session_of(episode: Episode, max_tokens: int | None = None) -> tuple[SessionRecord, list[Blob]]:
+    """The episode as a QA session (and its screenshots), with ids and dates fixed; with
+    `max_tokens`, each step is asked for at most that many tokens instead of the default."""
     screenshots = [
-        (f"{episode.key}-{n + 1}.png", png(s.screen.image)) for n, s in enumerate(episode.steps)
+        (f"{episode.key}-{number}.png", png(step.screen.image))
+        for number, step in enumerate(episode.steps, start=1)
     ]
     prompt = preset_prompt(episode.language, CREATED.date())
     session, blobs = build_episode(
         episode.task, screenshots, [step.target for step in episode.steps], prompt
     )
-    session_id = str(uuid.uuid5(_IDS, episode.key))
+    session_id = episode_id(episode.key)
     turns = tuple(
         dataclasses.replace(
             turn,
             id=str(uuid.uuid5(_IDS, f"{episode.key}/{turn.seq}")),
             session_id=session_id,
             created_at=CREATED,
+            options=dataclasses.replace(
+                turn.options, max_tokens=max_tokens or turn.options.max_tokens
+            ),
         )
         for turn in session.turns
     )
     return dataclasses.replace(session, id=session_id, created_at=CREATED, turns=turns), blobs
 
 
-def write_set(folder: Path, chosen: list[Episode] | None = None) -> list[Path]:
+def write_set(
+    folder: Path, chosen: list[Episode] | None = None, max_tokens: int | None = None
+) -> list[Path]:
     """One export zip per episode in `folder`; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for episode in chosen if chosen is not None else episode_set():
         path = folder / f"episode-{episode.key}.zip"
-        write_zip(*session_of(episode), path)
+        write_zip(*session_of(episode, max_tokens), path)
         _fix_dates(path)
         paths.append(path)
     return paths
