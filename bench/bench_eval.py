@@ -2,10 +2,11 @@
 
 Draws the episode set (tools/episode_set.py: drawn phone screens in English and Chinese,
 each step with its gold action) into export zips, with every step asked for at most
-`--max-tokens` tokens, and runs the product's own command on them, in a fresh QA database:
+`--max-tokens` tokens, and runs the product's own command on them, in a fresh QA database,
+once per variant (so that a run cut short keeps the variants it finished):
 
-    python -m autoglm_demo eval --import episode-….zip … --variants full,int8,int4 \\
-        --qa-db sqlite:///…/qa.db --out …/eval
+    python -m autoglm_demo eval --import episode-….zip … --variants int8 \\
+        --qa-db sqlite:///…/qa.db --out …/int8
 
 which replays each episode step by step, as the official agent asks, on each variant of the
 embedded offline default (or whatever the extra arguments after `--` choose, such as
@@ -15,7 +16,7 @@ median seconds per step (OCR of the screenshot, prompt and answer), and hits per
 gold action. Writes bench/results/agent_accuracy.json (with every answer) and prints the
 Markdown table for docs/benchmarks.md.
 
-    python -m bench.bench_eval [--max-tokens 96] [--variants full,int8,int4]
+    python -m bench.bench_eval [--max-tokens 64] [--variants full,int8,int4]
                                [--episodes en-back,zh-home] [--results-dir DIR] [-- EVAL-ARGS]
 """
 
@@ -39,38 +40,49 @@ from bench.common import REPO_ROOT, RESULTS_DIR, markdown_table, write_results
 from tools.episode_set import Episode, episode_id, episode_set, write_set
 
 # A 135M model writes no useful thought past this; the real model thinks for hundreds.
-DEFAULT_MAX_TOKENS = 96
+DEFAULT_MAX_TOKENS = 64
 ANSWER_CHARS = 300  # of each answer kept in the results
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     chosen = choose(episode_set(), args.episodes)
-    started_load = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="bench-eval-") as folder:
-        work = Path(folder)
-        paths = write_set(work / "episodes", chosen, args.max_tokens)
-        command = eval_command(paths, args.variants, work, args.eval_args)
-        started = time.monotonic()
-        subprocess.run(command, cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
-        wall = time.monotonic() - started
-        report = json.loads((work / "eval" / "eval.json").read_text(encoding="utf-8"))
-    results = summarise(report, chosen)
-    results["run"] = {
+    variants = [name.strip() for name in args.variants.split(",") if name.strip()]
+    results: dict[str, Any] = {"variants": [], "turns": []}
+    run = {
         "command": shown_command(args),
-        "eval_command": " ".join(shlex.quote(part) for part in command),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "load_average_at_start": [round(load, 2) for load in started_load],
-        "load_average_at_end": [round(load, 2) for load in os.getloadavg()],
+        "load_average_at_start": load_average(),
         "cpu_count": os.cpu_count(),
-        "wall_s": round(wall, 1),
         "max_tokens": args.max_tokens,
         "episodes": len(chosen),
         "steps": sum(len(episode.steps) for episode in chosen),
+        "wall_s": {},
     }
-    path = write_results("agent_accuracy", results, args.results_dir)
+    with tempfile.TemporaryDirectory(prefix="bench-eval-") as folder:
+        work = Path(folder)
+        paths = write_set(work / "episodes", chosen, args.max_tokens)
+        # One eval per variant, and the results written after each: a run cut short by its
+        # time limit keeps the variants it finished.
+        for variant in variants:
+            command = eval_command(paths, variant, work, args.eval_args)
+            run["eval_command"] = " ".join(shlex.quote(part) for part in command)
+            started = time.monotonic()
+            subprocess.run(command, cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
+            run["wall_s"][variant] = round(time.monotonic() - started, 1)
+            report = json.loads((work / variant / "eval.json").read_text(encoding="utf-8"))
+            done = summarise(report, chosen)
+            results["variants"] += done["variants"]
+            results["turns"] += done["turns"]
+            results["run"] = {**run, "load_average_at_end": load_average()}
+            path = write_results("agent_accuracy", results, args.results_dir)
+            print(f"{variant}: done in {run['wall_s'][variant]} s", file=sys.stderr)
     print(markdown(results))
     print(f"Wrote {path}", file=sys.stderr)
+
+
+def load_average() -> list[float]:
+    return [round(load, 2) for load in os.getloadavg()]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -96,13 +108,14 @@ def choose(episodes: list[Episode], keys: str) -> list[Episode]:
     return [known[key] for key in wanted]
 
 
-def eval_command(paths: list[Path], variants: str, work: Path, extra: list[str]) -> list[str]:
+def eval_command(paths: list[Path], variant: str, work: Path, extra: list[str]) -> list[str]:
+    """The eval command for one variant; every variant's replays go into one QA database."""
     imports = [part for path in paths for part in ("--import", str(path))]
     return [
         sys.executable, "-m", "autoglm_demo", "eval", *imports,
-        "--variants", variants,
+        "--variants", variant,
         "--qa-db", f"sqlite:///{work / 'qa.db'}",
-        "--out", str(work / "eval"),
+        "--out", str(work / variant),
         *extra,
     ]  # fmt: skip
 
