@@ -68,9 +68,11 @@ def main(argv: list[str] | None = None) -> None:
             command = eval_command(paths, variant, work, args.eval_args)
             run["eval_command"] = " ".join(shlex.quote(part) for part in command)
             started = time.monotonic()
-            subprocess.run(command, cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
+            status = subprocess.run(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL).returncode
             run["wall_s"][variant] = round(time.monotonic() - started, 1)
-            report = json.loads((work / variant / "eval.json").read_text(encoding="utf-8"))
+            report = read_report(work / variant / "eval.json", status)
+            if status:
+                run.setdefault("eval_exit_status", {})[variant] = status
             done = summarise(report, chosen)
             results["variants"] += done["variants"]
             results["turns"] += done["turns"]
@@ -79,6 +81,15 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{variant}: done in {run['wall_s'][variant]} s", file=sys.stderr)
     print(markdown(results))
     print(f"Wrote {path}", file=sys.stderr)
+
+
+def read_report(path: Path, status: int) -> dict[str, Any]:
+    """eval's report; one it wrote before exiting with an error is kept, and said so."""
+    if not path.is_file():
+        raise SystemExit(f"eval exited with status {status} and wrote no report")
+    if status:
+        print(f"eval wrote its report but exited with status {status}", file=sys.stderr)
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def load_average() -> list[float]:
