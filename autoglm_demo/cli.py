@@ -1,11 +1,14 @@
-"""`python -m autoglm_demo serve …`: the OpenAI-compatible server on its own."""
+"""`python -m autoglm_demo serve …`: the OpenAI-compatible server on its own.
+`python -m autoglm_demo eval …`: accuracy per variant over marked QA sessions."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from autoglm_demo import settings as settings_module
+from autoglm_demo.scoring import DEFAULT_TOLERANCE
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -13,10 +16,50 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="Serve the OpenAI-compatible API.")
     settings_module.add_arguments(serve_parser)
+    eval_parser = commands.add_parser(
+        "eval",
+        help="Replay marked QA sessions on each variant and write the accuracy per variant.",
+    )
+    add_eval_arguments(eval_parser)
+    settings_module.add_arguments(eval_parser)
     args = parser.parse_args(argv)
+    settings = settings_module.from_namespace(args)
+    # Imported only once the flags are read, so `--help` loads no web stack.
     if args.command == "serve":
-        settings = settings_module.from_namespace(args)
-        # Imported only once the flags are read, so `serve --help` loads no web stack.
         from autoglm_demo.main import serve_api
 
         serve_api(settings)
+    elif args.command == "eval":
+        from autoglm_demo import eval_command
+
+        eval_command.run(args, settings)
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--session", action="append", default=[], metavar="ID", help="A QA session to replay."
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="A session export (.zip or .jsonl) to import into the QA database and replay.",
+    )
+    parser.add_argument(
+        "--variants",
+        required=True,
+        help="Comma-separated variants: full, int8, int4, or model ids as /v1/models lists them.",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help="A point within this share of the screen's diagonal of a marked point hits it "
+        f"[default {DEFAULT_TOLERANCE}].",
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="The folder for eval.json, eval.md, eval.png."
+    )

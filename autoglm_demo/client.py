@@ -140,6 +140,16 @@ class BackendModel:
         flag = (self.details.get("capabilities") or {}).get("reasoning")
         return flag if isinstance(flag, bool) else None
 
+    @property
+    def thinks(self) -> bool:
+        """Whether to treat the model as thinking first, so a tag-less reply is split at its
+        action: its card's flag, else True for other servers' cards (vLLM and SGLang serve
+        AutoGLM-Phone-9B here; a plain model's reply still ends up whole), and False for
+        this server's card of a variant not loaded yet (its answers are not cut)."""
+        if self.reasoning is not None:
+            return self.reasoning
+        return "runtime" not in self.details
+
 
 class BackendClient:
     def __init__(

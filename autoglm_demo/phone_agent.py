@@ -20,6 +20,9 @@ from datetime import date
 from typing import Any
 
 PRESET_LANGUAGES = ("zh", "en")
+# What the official agent names the foreground app when it recognises none (the launcher,
+# or an app it has no package name for); its screen-info line is never left out.
+UNKNOWN_APP = "System Home"
 
 _WEEKDAYS_ZH = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
 

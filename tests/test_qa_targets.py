@@ -5,7 +5,9 @@ target goes through wherever it comes from."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -15,6 +17,7 @@ from sqlalchemy import create_engine, inspect, select
 from autoglm_demo.conversation import TurnStatus
 from autoglm_demo.qa import schema
 from autoglm_demo.qa.codec import target_from_dict, target_to_dict
+from autoglm_demo.qa.export import InvalidExport, from_jsonl, open_export, to_jsonl, write_exports
 from autoglm_demo.qa.records import RecordStatus, SessionRecord, new_id, utc_now
 from autoglm_demo.qa.store import QaStore, QaStoreError, SessionNotFound, alembic_config
 from autoglm_demo.scoring import Region, Target
@@ -171,3 +174,60 @@ def test_hostile_targets_are_refused_with_what_is_wrong(data: object, problem: s
 @pytest.mark.parametrize("target", [TAP, BOX, SWIPE, TYPE, FINISH, Target("Launch", text="微信")])
 def test_every_kind_of_target_survives_its_json(target: Target) -> None:
     assert target_from_dict(target_to_dict(target)) == target
+
+
+def test_an_episode_exports_and_imports_with_its_task_and_targets(
+    store: QaStore, dbs: Databases, tmp_path: Path
+) -> None:
+    shots = [("home.png", png((1, 1, 1))), ("list.png", png((2, 2, 2)))]
+    episode = store.create_episode("Find coffee", shots, [SWIPE, TYPE])
+    files = write_exports(episode, tmp_path, store.blob)
+    assert [path.suffix for path in files] == [".jsonl", ".csv", ".zip"]
+    first, *steps = files[0].read_text(encoding="utf-8").splitlines()
+    assert json.loads(first)["task"] == "Find coffee"
+    assert json.loads(steps[0])["target"] == {
+        "action": "Swipe",
+        "start": [500, 800, 500, 800],
+        "end": [450, 100, 550, 300],
+        "text": None,
+    }
+    into = QaStore(dbs.new())
+    with open_export(files[2]) as imported:
+        into.add_session(imported.session, imported.blobs())
+    back = into.session(episode.id)
+    assert back == episode and back.turns[1].target == TYPE
+    assert into.blob(back.turns[0].images[0].sha256 or "") == store.blob(
+        episode.turns[0].images[0].sha256 or ""
+    )
+    assert to_jsonl(back) == to_jsonl(episode)
+    into.close()
+
+
+def test_an_import_with_a_hostile_target_is_refused_naming_the_turn(
+    store: QaStore, tmp_path: Path
+) -> None:
+    episode = store.create_episode("Find coffee", [("a.png", png((1, 1, 1)))], [TAP])
+    lines = to_jsonl(episode).splitlines()
+    turn = json.loads(lines[1])
+    for target, problem in [
+        ({**turn["target"], "start": [0, 0, 2000, 2000]}, "outside 0-1000"),
+        ({**turn["target"], "action": "rm -rf"}, "unknown action"),
+        ("Tap", "must be an object"),
+    ]:
+        hostile = "\n".join([lines[0], json.dumps({**turn, "target": target})])
+        with pytest.raises(InvalidExport, match=f"line 2 \\(turn {turn['id']}\\): .*{problem}"):
+            from_jsonl(hostile, "episode.jsonl")
+    assert store.sessions()[0].id == episode.id  # nothing else was stored
+
+
+def test_a_session_without_targets_or_task_exports_as_before(store: QaStore) -> None:
+    plain = SessionRecord(new_id(), utc_now(), "q")
+    store.add_session(plain)
+    assert set(json.loads(to_jsonl(plain))) == {
+        "format",
+        "version",
+        "id",
+        "created_at",
+        "title",
+        "replay_of",
+    }

@@ -9,4 +9,8 @@ and replayed against another model.
     recorder.py   the page's writer: records finished turns on a background thread
     export.py     JSONL, CSV and zip files, and importing them back
     replay.py     re-running a session on another model, and the diff of the answers
+    episodes.py   multi-step episodes: a task's screenshots in order, each with its target
+    evaluate.py   accuracy per variant: replays scored against the marked targets
+    eval_report.py  an evaluation as eval.json, eval.md and eval.png
+    episode_export.py  marked episodes as JSONL and sample_messages files for other tools
 """

@@ -238,7 +238,7 @@ def from_jsonl(content: str, name: str = "export") -> SessionRecord:
         except (ValueError, KeyError, TypeError) as error:
             raise InvalidExport(f"{where}: {_problem(error)}") from None
     assert session is not None
-    return dataclasses.replace(session, turns=tuple(turns))  # keeps every session field
+    return dataclasses.replace(session, turns=tuple(turns))
 
 
 def _turn_named(data: Any) -> str:

@@ -5,6 +5,11 @@ page's own answering code (`answering.stream_answer`), so the new answers and th
 are measured exactly as the page measures them. Each question goes with the history it had
 when it was recorded, but with the new model's answers in that history: the replay is the
 conversation the tester would have had with the new model.
+
+A multi-step episode is replayed the way the official agent runs one (phone-agent mode):
+each step goes with every earlier step's new think/answer, the task is stated once, in the
+first step, only the latest screenshot is sent, and every step has its screen-info line,
+naming the app as the official agent does when it does not know it (`UNKNOWN_APP`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from functools import partial
 from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient
 from autoglm_demo.conversation import Turn
+from autoglm_demo.phone_agent import UNKNOWN_APP
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.records import SessionRecord, TurnRecord
 
@@ -86,10 +92,18 @@ async def replay(
         images = await asyncio.to_thread(media.paths, old.images)
         audio = await asyncio.to_thread(media.path, old.audio)
         turn = Turn(text=old.text, images=images, audio=audio)
-        history = [replayed[turn_id] for turn_id in old.context if turn_id in replayed]
         request = dataclasses.replace(
-            target, system_prompt=old.system_prompt, options=old.options.chat_options()
+            target,
+            system_prompt=old.system_prompt,
+            options=old.options.chat_options(),
+            agent=target.agent or original.is_episode,
         )
+        if original.is_episode and not request.current_app:
+            request = dataclasses.replace(request, current_app=UNKNOWN_APP)
+        if original.is_episode:  # every earlier step; failed ones drop out of the request
+            history = list(replayed.values())
+        else:
+            history = [replayed[turn_id] for turn_id in old.context if turn_id in replayed]
         finished = partial(on_replayed, old, request) if on_replayed else None
         async for _ in stream_answer(client, [*history, turn], request, on_finished=finished):
             pass

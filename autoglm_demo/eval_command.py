@@ -1,0 +1,149 @@
+"""`python -m autoglm_demo eval`: accuracy per variant over marked QA sessions, unattended.
+
+It replays the sessions named (and those in the exports it imports) on each variant,
+scores every marked turn, records the replays in the QA database as the QA tab does, and
+writes eval.json, eval.md and eval.png. The backend is `--backend-url`, or, without one,
+the embedded server started in this process, as the page starts it. Every problem a person
+must fix (an unknown session or variant, a bad export, a backend out of reach) ends the
+command with a non-zero status and one line saying what.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import openai
+
+from autoglm_demo.client import BackendClient
+from autoglm_demo.qa.eval_report import to_markdown, write_report
+from autoglm_demo.qa.evaluate import Evaluation, Progress, UnknownVariant, evaluate
+from autoglm_demo.qa.export import InvalidExport, open_export
+from autoglm_demo.qa.media import MediaFolder
+from autoglm_demo.qa.recorder import Recorder
+from autoglm_demo.qa.records import SessionRecord
+from autoglm_demo.qa.store import QaStore, QaStoreError, SessionExists, default_url
+from autoglm_demo.settings import Settings
+
+
+class EvalFailed(Exception):
+    """What stops the command; the message is for the person who ran it."""
+
+
+def run(args: argparse.Namespace, settings: Settings) -> None:
+    variants = [name.strip() for name in args.variants.split(",") if name.strip()]
+    if not variants:
+        raise SystemExit("eval: --variants names no variant")
+    if not 0 <= args.tolerance <= 1:
+        raise SystemExit("eval: --tolerance is a share of the screen's diagonal, from 0 to 1")
+    try:
+        store = QaStore(settings.qa_db or default_url(settings.cache_dir))
+    except QaStoreError as error:
+        raise SystemExit(f"eval: {error}") from None
+    recorder = Recorder(store, store_media=settings.qa_store_media)
+    try:
+        sessions = _sessions(store, args.session, args.imports)
+        evaluation = asyncio.run(_evaluate(settings, store, recorder, sessions, variants, args))
+    except EvalFailed as error:
+        raise SystemExit(f"eval: {error}") from None
+    finally:
+        recorder.close()  # the replays recorded so far are written before the command ends
+        store.close()
+    write_report(evaluation, args.out)
+    print(to_markdown(evaluation))
+    print(f"Wrote {args.out / 'eval.json'}, eval.md and eval.png", file=sys.stderr)
+
+
+def _sessions(store: QaStore, ids: Sequence[str], imports: Sequence[Path]) -> list[SessionRecord]:
+    wanted = list(ids)
+    for path in imports:
+        wanted.append(_import(store, path))
+    if not wanted:
+        raise EvalFailed("name at least one --session or --import")
+    sessions = []
+    for session_id in dict.fromkeys(wanted):
+        try:
+            sessions.append(store.session(session_id))
+        except QaStoreError as error:
+            raise EvalFailed(str(error)) from None
+    if not any(turn.target for session in sessions for turn in session.turns):
+        raise EvalFailed("nothing to score: no turn of these sessions has a marked target")
+    return sessions
+
+
+def _import(store: QaStore, path: Path) -> str:
+    """The id of the session in the export, imported unless it is in the database already
+    (an evaluation run again on the same file)."""
+    if not path.is_file():
+        raise EvalFailed(f"--import {path}: no such file")
+    try:
+        with open_export(path) as imported:
+            try:
+                store.add_session(imported.session, imported.blobs())
+            except SessionExists:
+                print(f"{path.name}: already imported; using the stored session", file=sys.stderr)
+            return imported.session.id
+    except (InvalidExport, QaStoreError) as error:
+        raise EvalFailed(str(error)) from None
+
+
+async def _evaluate(
+    settings: Settings,
+    store: QaStore,
+    recorder: Recorder,
+    sessions: list[SessionRecord],
+    variants: list[str],
+    args: argparse.Namespace,
+) -> Evaluation:
+    client = backend_client(settings)
+    try:
+        with tempfile.TemporaryDirectory(prefix="autoglm-eval-media-") as folder:
+            return await evaluate(
+                client,
+                sessions,
+                variants,
+                MediaFolder(store, Path(folder)),
+                args.tolerance,
+                _show_progress,
+                recorder=recorder,
+            )
+    except UnknownVariant as error:
+        raise EvalFailed(str(error)) from None
+    except openai.APIError as error:  # out of reach, or refused the model listing
+        raise EvalFailed(f"the backend at {client.base_url} failed: {error.message}") from None
+    finally:
+        await client.close()
+
+
+def backend_client(settings: Settings) -> BackendClient:
+    """The remote backend's client, or the embedded server's, answering in this process."""
+    if settings.backend_url:
+        return BackendClient(settings.backend_url, settings.api_key)
+    # Imported here: a run against a remote backend loads no model code.
+    from autoglm_demo.inprocess import StreamingASGITransport
+    from autoglm_demo.main import build_pool, embedded_api_url
+    from autoglm_demo.server.api import create_app
+
+    pool = build_pool(settings)
+    pool.start()  # no server runs the app's lifespan here: start loading the default now
+    app = create_app(settings, pool)
+    return BackendClient(
+        embedded_api_url(settings), settings.api_key, transport=StreamingASGITransport(app)
+    )
+
+
+def _show_progress(progress: Progress) -> None:
+    score = progress.score
+    verdict = (
+        "(not marked)" if score is None else "✓" if score.score.hit else "✗ " + score.score.reason
+    )
+    print(
+        f"[{progress.variant}] {progress.done}/{progress.total} session {progress.session_id[:8]} "
+        f"{verdict}",
+        file=sys.stderr,
+        flush=True,
+    )
