@@ -10,7 +10,7 @@ The set is written as one QA export zip per episode, the format `eval --import` 
 tab read. The output is the same bytes on every run: the ids derive from the episode, the
 timestamps and the system prompt's date are fixed, and so are the zip entries' dates.
 
-    python -m tools.episode_set bench/data/episodes [--qa-db sqlite:///qa.db]
+    python -m tools.episode_set FOLDER [--qa-db sqlite:///qa.db]
 """
 
 from __future__ import annotations
