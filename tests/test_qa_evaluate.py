@@ -6,6 +6,7 @@ figures unattended."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import re
@@ -31,7 +32,7 @@ from autoglm_demo.qa.evaluate import (
 from autoglm_demo.qa.export import write_zip
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import Recorder
-from autoglm_demo.qa.records import RecordStatus, SessionRecord
+from autoglm_demo.qa.records import RecordedOptions, RecordStatus, SessionRecord
 from autoglm_demo.qa.store import QaStore
 from autoglm_demo.scoring import Region, Score, Tally, Target
 from tests.conftest import TAGGED_REPLY
@@ -322,3 +323,16 @@ def test_an_answer_stays_text_in_its_markdown_cell() -> None:
     assert "<script>" not in row and "&lt;script>" in row and "\n" not in row
     cells = re.split(r"(?<!\\)\|", row)[1:-1]  # split at the pipes that are not escaped
     assert len(cells) == 5 and cells[3].startswith(" ✗ ") and cells[4].startswith(" ✓ ")
+
+
+def test_a_step_the_backend_refuses_is_a_miss_that_says_why(
+    tagged_backend: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    episode = make_episode(recorder.store)
+    # More tokens than the tiny model's context holds: the server refuses the first step.
+    first = dataclasses.replace(episode.turns[0], options=RecordedOptions(max_tokens=4096))
+    refused = dataclasses.replace(episode, turns=(first, *episode.turns[1:]))
+    found = run(BackendClient(tagged_backend), [refused], ["full"], recorder, tmp_path)
+    assert found.scores[0].answer == "" and not found.scores[0].score.hit
+    assert found.scores[0].score.reason.startswith("failed: The backend refused the request (400)")
+    assert [s.score.hit for s in found.scores[1:]] == [False, False, True]  # the rest go on

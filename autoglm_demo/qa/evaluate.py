@@ -207,13 +207,16 @@ class _Run:
         if old.target is None:
             return None
         screen = await asyncio.to_thread(screen_size, media, old)
+        score = score_answer(new.answer, old.target, screen, tolerance)
+        if new.error:  # a miss all the same, but say why no answer came
+            score = Score(False, f"failed: {new.error}")
         return TurnScore(
             self.session.id,
             old.id,
             old.seq,
             self.variant,
             new.answer,
-            score_answer(new.answer, old.target, screen, tolerance),
+            score,
             seconds,
             new.record_id,
         )
