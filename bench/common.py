@@ -185,8 +185,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_results(name: str, data: dict[str, Any]) -> Path:
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
+def write_results(name: str, data: dict[str, Any], folder: Path = RESULTS_DIR) -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.json"
     path.write_text(json.dumps(data, indent=1) + "\n")
     return path

@@ -12,13 +12,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from autoglm_demo.ui.chat_tab import EXAMPLE_SCREENSHOT
-
-SIZE = (720, 1600)  # a common 9:20 phone aspect ratio at a size cheap to send
-
-_BACKGROUND = (247, 248, 252)
-_TEXT = (30, 32, 38)
-_MUTED = (110, 114, 124)
-_SEARCH = (232, 234, 242)
+from tools.phone_screens import BACKGROUND, FIELD, MUTED, SIZE, TEXT, navigation_bar, status_bar
 
 # (title, subtitle, icon colour): what a stock Android settings list shows.
 _ENTRIES: tuple[tuple[str, str, tuple[int, int, int]], ...] = (
@@ -36,15 +30,15 @@ _ENTRIES: tuple[tuple[str, str, tuple[int, int, int]], ...] = (
 
 
 def render_settings_screen() -> Image.Image:
-    image = Image.new("RGB", SIZE, _BACKGROUND)
+    image = Image.new("RGB", SIZE, BACKGROUND)
     draw = ImageDraw.Draw(image)
-    _status_bar(draw)
+    status_bar(draw)
     _title_and_search(draw)
     top = 400
     for title, subtitle, colour in _ENTRIES:
         _entry(draw, top, title, subtitle, colour)
         top += 118
-    _navigation_bar(draw)
+    navigation_bar(draw)
     return image
 
 
@@ -58,21 +52,12 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
 
 
-def _status_bar(draw: ImageDraw.ImageDraw) -> None:
-    draw.text((36, 22), "9:41", fill=_TEXT, font=_font(30))
-    for step in range(4):  # signal bars, then the battery
-        height = 8 + step * 6
-        draw.rectangle((560 + step * 12, 50 - height, 568 + step * 12, 50), fill=_TEXT)
-    draw.rounded_rectangle((624, 26, 680, 50), radius=5, outline=_TEXT, width=3)
-    draw.rectangle((629, 31, 666, 45), fill=_TEXT)
-
-
 def _title_and_search(draw: ImageDraw.ImageDraw) -> None:
-    draw.text((40, 150), "Settings", fill=_TEXT, font=_font(64))
-    draw.rounded_rectangle((32, 268, 688, 356), radius=44, fill=_SEARCH)
-    draw.ellipse((66, 294, 98, 326), outline=_MUTED, width=4)  # magnifier
-    draw.line((94, 322, 108, 336), fill=_MUTED, width=5)
-    draw.text((130, 294), "Search settings", fill=_MUTED, font=_font(32))
+    draw.text((40, 150), "Settings", fill=TEXT, font=_font(64))
+    draw.rounded_rectangle((32, 268, 688, 356), radius=44, fill=FIELD)
+    draw.ellipse((66, 294, 98, 326), outline=MUTED, width=4)  # magnifier
+    draw.line((94, 322, 108, 336), fill=MUTED, width=5)
+    draw.text((130, 294), "Search settings", fill=MUTED, font=_font(32))
 
 
 def _entry(
@@ -80,12 +65,8 @@ def _entry(
 ) -> None:
     draw.ellipse((44, top + 20, 108, top + 84), fill=colour)
     draw.ellipse((66, top + 42, 86, top + 62), fill=(255, 255, 255))
-    draw.text((140, top + 18), title, fill=_TEXT, font=_font(34))
-    draw.text((140, top + 62), subtitle, fill=_MUTED, font=_font(25))
-
-
-def _navigation_bar(draw: ImageDraw.ImageDraw) -> None:
-    draw.rounded_rectangle((260, 1560, 460, 1572), radius=6, fill=_TEXT)
+    draw.text((140, top + 18), title, fill=TEXT, font=_font(34))
+    draw.text((140, top + 62), subtitle, fill=MUTED, font=_font(25))
 
 
 if __name__ == "__main__":

@@ -43,12 +43,22 @@ class SpaceHub(Protocol):
     def add_space_secret(self, repo_id: str, key: str, value: str, *, description: str) -> Any: ...
 
     def upload_folder(
-        self, *, repo_id: str, repo_type: str, folder_path: Path, ignore_patterns: list[str],
+        self,
+        *,
+        repo_id: str,
+        repo_type: str,
+        folder_path: Path,
+        ignore_patterns: list[str],
         commit_message: str,
     ) -> Any: ...
 
     def upload_file(
-        self, *, repo_id: str, repo_type: str, path_or_fileobj: bytes, path_in_repo: str,
+        self,
+        *,
+        repo_id: str,
+        repo_type: str,
+        path_or_fileobj: bytes,
+        path_in_repo: str,
         commit_message: str,
     ) -> Any: ...
 
@@ -115,8 +125,11 @@ def push(repo_id: str, api: SpaceHub, env: Mapping[str, str], root: Path = ROOT)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tools.publish_space", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.publish_space",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     render = commands.add_parser("render", help="Write the Space's README.md.")
     render.add_argument("--output", type=Path, help="File to write (default: stdout).")
