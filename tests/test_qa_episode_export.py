@@ -112,3 +112,10 @@ def test_a_plain_session_is_no_episode(store: QaStore, tmp_path: Path) -> None:
     plain = SessionRecord(new_id(), utc_now(), "q")
     with pytest.raises(NotAnEpisode, match=f"session {plain.id} is not an episode"):
         write_episode_set([plain], store.blob, tmp_path / "x.zip")
+
+
+def test_an_episode_with_no_marked_step_is_refused(store: QaStore, tmp_path: Path) -> None:
+    episode = store.create_episode("Say hi", [("a.png", png((1, 1, 1)))], [None])
+    with pytest.raises(NotAnEpisode, match=f"episode {episode.id} has no marked step"):
+        write_episode_set([episode], store.blob, tmp_path / "x.zip")
+    assert not (tmp_path / "x.zip").exists()

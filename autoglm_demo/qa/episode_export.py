@@ -59,10 +59,13 @@ def _centre(region: Region) -> tuple[float, float]:
 def write_episode_set(
     sessions: Sequence[SessionRecord], blob: Callable[[str], Blob | None], target: Path
 ) -> Path:
-    """The episodes as one zip at `target`; NotAnEpisode names a session that has no task."""
+    """The episodes as one zip at `target`; NotAnEpisode names a session that has no task,
+    or no marked step (it would give no gold action)."""
     for session in sessions:
         if not session.is_episode:
             raise NotAnEpisode(f"session {session.id} is not an episode (it has no task)")
+        if not any(turn.target for turn in session.turns):
+            raise NotAnEpisode(f"episode {session.id} has no marked step")
     with (
         tempfile.TemporaryDirectory(prefix="autoglm-episodes-") as folder,
         zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive,
