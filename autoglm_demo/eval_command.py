@@ -20,18 +20,14 @@ from pathlib import Path
 import openai
 
 from autoglm_demo.client import BackendClient
+from autoglm_demo.command_sessions import CommandFailed, named_sessions, open_store
 from autoglm_demo.qa.eval_report import to_markdown, write_report
 from autoglm_demo.qa.evaluate import Evaluation, Progress, UnknownVariant, evaluate
-from autoglm_demo.qa.export import InvalidExport, open_export
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.qa.records import SessionRecord
-from autoglm_demo.qa.store import QaStore, QaStoreError, SessionExists, default_url
+from autoglm_demo.qa.store import QaStore
 from autoglm_demo.settings import Settings
-
-
-class EvalFailed(Exception):
-    """What stops the command; the message is for the person who ran it."""
 
 
 def run(args: argparse.Namespace, settings: Settings) -> None:
@@ -41,14 +37,14 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     if not 0 <= args.tolerance <= 1:
         raise SystemExit("eval: --tolerance is a share of the screen's diagonal, from 0 to 1")
     try:
-        store = QaStore(settings.qa_db or default_url(settings.cache_dir))
-    except QaStoreError as error:
+        store = open_store(settings)
+    except CommandFailed as error:
         raise SystemExit(f"eval: {error}") from None
     recorder = Recorder(store, store_media=settings.qa_store_media)
     try:
         sessions = _sessions(store, args.session, args.imports)
         evaluation = asyncio.run(_evaluate(settings, store, recorder, sessions, variants, args))
-    except EvalFailed as error:
+    except CommandFailed as error:
         raise SystemExit(f"eval: {error}") from None
     finally:
         recorder.close()  # the replays recorded so far are written before the command ends
@@ -59,36 +55,10 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _sessions(store: QaStore, ids: Sequence[str], imports: Sequence[Path]) -> list[SessionRecord]:
-    wanted = list(ids)
-    for path in imports:
-        wanted.append(_import(store, path))
-    if not wanted:
-        raise EvalFailed("name at least one --session or --import")
-    sessions = []
-    for session_id in dict.fromkeys(wanted):
-        try:
-            sessions.append(store.session(session_id))
-        except QaStoreError as error:
-            raise EvalFailed(str(error)) from None
+    sessions = named_sessions(store, ids, imports)
     if not any(turn.target for session in sessions for turn in session.turns):
-        raise EvalFailed("nothing to score: no turn of these sessions has a marked target")
+        raise CommandFailed("nothing to score: no turn of these sessions has a marked target")
     return sessions
-
-
-def _import(store: QaStore, path: Path) -> str:
-    """The id of the session in the export, imported unless it is in the database already
-    (an evaluation run again on the same file)."""
-    if not path.is_file():
-        raise EvalFailed(f"--import {path}: no such file")
-    try:
-        with open_export(path) as imported:
-            try:
-                store.add_session(imported.session, imported.blobs())
-            except SessionExists:
-                print(f"{path.name}: already imported; using the stored session", file=sys.stderr)
-            return imported.session.id
-    except (InvalidExport, QaStoreError) as error:
-        raise EvalFailed(str(error)) from None
 
 
 async def _evaluate(
@@ -112,9 +82,9 @@ async def _evaluate(
                 recorder=recorder,
             )
     except UnknownVariant as error:
-        raise EvalFailed(str(error)) from None
+        raise CommandFailed(str(error)) from None
     except openai.APIError as error:  # out of reach, or refused the model listing
-        raise EvalFailed(f"the backend at {client.base_url} failed: {error.message}") from None
+        raise CommandFailed(f"the backend at {client.base_url} failed: {error.message}") from None
     finally:
         await client.close()
 
