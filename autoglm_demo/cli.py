@@ -1,5 +1,6 @@
 """`python -m autoglm_demo serve …`: the OpenAI-compatible server on its own.
-`python -m autoglm_demo eval …`: accuracy per variant over marked QA sessions."""
+`python -m autoglm_demo eval …`: accuracy per variant over marked QA sessions.
+`python -m autoglm_demo export-episodes …`: marked QA episodes as one data-set zip."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     add_eval_arguments(eval_parser)
     settings_module.add_arguments(eval_parser)
+    episodes_parser = commands.add_parser(
+        "export-episodes",
+        help="Write marked QA episodes as one zip: episodes.jsonl and sample_messages files.",
+    )
+    add_episodes_arguments(episodes_parser)
+    settings_module.add_arguments(episodes_parser)
     args = parser.parse_args(argv)
     settings = settings_module.from_namespace(args)
     # Imported only once the flags are read, so `--help` loads no web stack.
@@ -33,21 +40,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         from autoglm_demo import eval_command
 
         eval_command.run(args, settings)
+    elif args.command == "export-episodes":
+        from autoglm_demo import episodes_command
+
+        episodes_command.run(args, settings)
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--session", action="append", default=[], metavar="ID", help="A QA session to replay."
-    )
-    parser.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="FILE",
-        help="A session export (.zip or .jsonl) to import into the QA database and replay.",
-    )
+    _add_session_arguments(parser, "replay")
     parser.add_argument(
         "--variants",
         required=True,
@@ -62,4 +62,27 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out", type=Path, required=True, help="The folder for eval.json, eval.md, eval.png."
+    )
+
+
+def add_episodes_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_session_arguments(parser, "export")
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="FILE.zip", help="The zip to write."
+    )
+
+
+def _add_session_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+    """The sessions a QA command works on: by id, or by an export file to import."""
+    parser.add_argument(
+        "--session", action="append", default=[], metavar="ID", help=f"A QA session to {verb}."
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help=f"A session export (.zip or .jsonl) to import into the QA database and {verb}.",
     )

@@ -40,7 +40,13 @@ def reported_modules(stdout: str) -> list[set[str]]:
 
 
 @pytest.mark.parametrize(
-    "args", [["app.py", "--help"], ["-m", "autoglm_demo", "serve", "--help"]], ids=["page", "serve"]
+    "args",
+    [
+        ["app.py", "--help"],
+        ["-m", "autoglm_demo", "serve", "--help"],
+        ["-m", "autoglm_demo", "export-episodes", "--help"],
+    ],
+    ids=["page", "serve", "export-episodes"],
 )
 def test_help_imports_no_web_stack_and_no_runtime(args: list[str], tmp_path: Path) -> None:
     result = run_python(["-X", "importtime", *args], tmp_path)
