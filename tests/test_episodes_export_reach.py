@@ -7,15 +7,20 @@ import io
 import json
 import subprocess
 import sys
+import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from autoglm_demo.qa.export import write_zip
+from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.qa.records import SessionRecord, new_id, utc_now
 from autoglm_demo.qa.store import QaStore
 from autoglm_demo.scoring import Region, Target
+from autoglm_demo.ui.qa_tab import QaPage
 
 TAP = Target("Tap", Region(400, 80, 600, 121))
 TYPE = Target("Type", text="hi")
@@ -103,3 +108,50 @@ def test_the_command_writes_the_named_and_imported_episodes(tmp_path: Path) -> N
         assert failed.stderr.startswith("export-episodes: ") and failed.stderr.count("\n") == 1
     assert not (tmp_path / "refused.zip").exists()
     assert list(tmp_path.glob("refused.zip*")) == []  # no half zip either
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[QaStore]:
+    found = QaStore(f"sqlite:///{tmp_path / 'qa.sqlite3'}")
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def qa(store: QaStore, tmp_path: Path) -> Iterator[QaPage]:
+    recorder = Recorder(store, store_media=True)
+    yield QaPage(recorder, None, tmp_path / "files")  # type: ignore[arg-type]  # no backend asked
+    recorder.close()
+
+
+def test_the_button_exports_the_chosen_sessions_or_else_the_opened_one(
+    qa: QaPage, store: QaStore, tmp_path: Path
+) -> None:
+    first, second = make_episode(store), make_episode(store, "Open settings")
+    (chosen,) = qa.export_episodes(first.id, [second.id, first.id], None) or []
+    assert Path(chosen).is_relative_to(tmp_path / "files" / "qa-exports")
+    lines, samples = read_set(Path(chosen))
+    assert [line["episode"] for line in lines] == [second.id] * 2 + [first.id] * 2
+    assert len(samples) == 4
+    (opened,) = qa.export_episodes(first.id, [], None) or []
+    assert opened != chosen and {line["episode"] for line in read_set(Path(opened))[0]} == {
+        first.id
+    }
+
+
+def test_the_button_says_why_it_exported_nothing(
+    qa: QaPage, store: QaStore, tmp_path: Path
+) -> None:
+    plain = SessionRecord(new_id(), utc_now(), "<b>q</b>")
+    store.add_session(plain, [])
+    episode = make_episode(store)
+    for opened, chosen, said in [
+        (None, None, "Open a session first"),
+        (plain.id, [], f"Could not export the episode set: session {plain.id} is not an episode"),
+        (None, [episode.id, "f" * 32], f"no QA session {'f' * 32}"),
+    ]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert qa.export_episodes(opened, chosen, None) is None
+        assert said in str(caught[-1].message)
+    assert list((tmp_path / "files").rglob("*.zip")) == []

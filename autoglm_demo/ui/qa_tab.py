@@ -21,6 +21,7 @@ import gradio as gr
 from autoglm_demo.answering import AnswerRequest
 from autoglm_demo.client import BackendClient
 from autoglm_demo.conversation import Turn
+from autoglm_demo.qa.episode_export import NotAnEpisode, write_episode_set
 from autoglm_demo.qa.export import InvalidExport, open_export, write_exports
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import QaSession, Recorder
@@ -156,6 +157,29 @@ class QaPage:
             raise gr.Error(failure("qa_export_failed", error, locale)) from None
         return [str(path) for path in files]
 
+    def export_episodes(
+        self, session_id: str | None, chosen: list[str] | None, request: gr.Request
+    ) -> list[str] | None:
+        """The sessions chosen for the accuracy run (or else the opened one) as one episode
+        set zip; a session that is no marked episode is said so, and nothing is written."""
+        locale = request_locale(request)
+        session_ids = list(chosen or []) or ([session_id] if session_id else [])
+        if not session_ids:
+            gr.Warning(text("qa_open_first", locale))
+            return None
+        folder = self.exports / new_id()
+        try:
+            sessions = [self.store.session(one) for one in session_ids]
+            folder.mkdir(parents=True)
+            target = folder / f"episodes-{len(sessions)}-{sessions[0].id[:8]}.zip"
+            write_episode_set(sessions, self.store.blob, target)
+        except (NotAnEpisode, SessionNotFound) as error:
+            gr.Warning(failure("qa_export_episodes_failed", error, locale))
+            return None
+        except Exception as error:
+            raise gr.Error(failure("qa_export_episodes_failed", error, locale)) from None
+        return [str(target)]
+
     def import_file(self, path: str | None, request: gr.Request) -> None:
         """An uploaded export into the database; the upload box is emptied (None) either way."""
         if not path:
@@ -223,7 +247,7 @@ def failure(action: str, error: Exception, locale: str) -> str:
     already there is theirs to fix, so its reason is shown. Anything else (the database, the
     disk) is told in plain words, and its details go to the server log only: they hold SQL
     with its parameters and server paths. Toasts render HTML, so the text is escaped."""
-    if isinstance(error, (InvalidExport, QaStoreError)):
+    if isinstance(error, (InvalidExport, QaStoreError, NotAnEpisode)):
         shown = f"{text(action, locale)}: {error}"
     else:
         log.error("QA tab: %s failed", action, exc_info=error)
@@ -296,6 +320,7 @@ def build_qa_tab(qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Ra
     turn, marked = build_mark_panel(qa.marks, opened, tolerance)
     with gr.Row():
         export = gr.Button(label("qa_export"), elem_id="qa-export")
+        export_episodes = gr.Button(label("qa_export_episodes"), elem_id="qa-export-episodes")
     exported = gr.File(
         label=label("qa_exported"), file_count="multiple", interactive=False, elem_id="qa-exported"
     )
@@ -333,6 +358,7 @@ def build_qa_tab(qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Ra
     for event in marked:  # a mark saved or removed, or the tolerance changed: ✓ and ✗ again
         event.then(qa.reread, [opened, tolerance], [shown])
     export.click(qa.export, [opened], [exported])
+    export_episodes.click(qa.export_episodes, [opened, acc_sessions], [exported])
     replaying = start.click(qa.replay, [opened, target, served], [comparison])
     replaying.then(*listed).then(*measurable)
     stop.click(None, None, None, cancels=[replaying])
