@@ -75,6 +75,7 @@ def test_health_reports_loading_phase_then_ready(tiny_llama_dir: Path) -> None:
             "status": "loading",
             "detail": "loading weights (test)",
             "model": "autoglm-phone-9b",
+            "page": None,  # an API server has no page
         }
         refused = httpx.post(f"{base}/v1/chat/completions", json=CHAT)
         assert refused.status_code == 503
