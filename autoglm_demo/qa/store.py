@@ -29,6 +29,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    Table,
     and_,
     create_engine,
     delete,
@@ -171,23 +172,22 @@ class QaStore:
                 target_from_dict(value)  # the same checks as an import
             except (TypeError, ValueError) as error:
                 raise QaStoreError(f"turn {turn_id}: {error}") from None
-        table = schema.turns
-        with self._writer.begin() as connection:
-            changed = connection.execute(
-                update(table).where(table.c.id == turn_id).values(target=value)
-            )
-            if not changed.rowcount:
-                raise QaStoreError(f"no recorded turn {turn_id}")
+        self._update(
+            schema.turns, turn_id, QaStoreError(f"no recorded turn {turn_id}"), target=value
+        )
 
     def set_task(self, session_id: str, task: str | None) -> None:
         """Make a session a multi-step episode of `task` (None: a plain session again)."""
-        table = schema.sessions
+        self._update(
+            schema.sessions, session_id, SessionNotFound(f"no QA session {session_id}"), task=task
+        )
+
+    def _update(self, table: Table, row_id: str, missing: QaStoreError, **values: Any) -> None:
+        """Set `values` on the row `row_id` of `table`; raise `missing` if there is none."""
         with self._writer.begin() as connection:
-            changed = connection.execute(
-                update(table).where(table.c.id == session_id).values(task=task)
-            )
+            changed = connection.execute(update(table).where(table.c.id == row_id).values(**values))
             if not changed.rowcount:
-                raise SessionNotFound(f"no QA session {session_id}")
+                raise missing
 
     def create_episode(
         self,
