@@ -179,6 +179,10 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Alembic announces its plugins and database dialect at INFO on every start of the QA
+    # store: detail for `--log-level debug`, not for the console.
+    if level != "debug":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def serve_page(settings: Settings) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -46,3 +48,19 @@ def test_logs_hold_no_secrets_and_no_raw_media(
     assert logged, "the server should have logged something at debug level"
     assert SECRET not in logged
     assert image_b64[:40] not in logged and audio_b64[:24] not in logged
+
+
+@pytest.mark.parametrize(("level", "shown"), [("info", False), ("debug", True)])
+def test_opening_the_qa_store_says_nothing_on_the_console_below_debug(
+    tmp_path: Path, level: str, shown: bool
+) -> None:
+    code = (
+        "from autoglm_demo.main import configure_logging\n"
+        f"configure_logging({level!r})\n"
+        "from autoglm_demo.qa.store import QaStore\n"
+        f"QaStore('sqlite:///{tmp_path / 'qa.sqlite3'}')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert ("alembic" in result.stderr) is shown, result.stderr
