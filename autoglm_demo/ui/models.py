@@ -43,18 +43,10 @@ class ServedModels:
         return model.details.get("precision") if model else None
 
     def reasoning(self, model_id: str) -> bool:
-        """Whether the model thinks first, so a tag-less reply is split at its action.
-
-        vLLM's and SGLang's cards have no such flag; they count as reasoning, since they
-        serve AutoGLM-Phone-9B here (a plain model's reply still ends up whole). This
-        server's cards give the flag once the variant is loaded; before that, its answers
-        are not cut."""
+        """Whether the model thinks first (`BackendModel.thinks`); a model the backend did
+        not list counts as thinking, as other servers' cards do."""
         model = self._find(model_id)
-        if model is None:
-            return True
-        if model.reasoning is not None:
-            return model.reasoning
-        return "runtime" not in model.details
+        return model is None or model.thinks
 
     def weight_bytes(self, model_id: str) -> int | None:
         model = self._find(model_id)
