@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from autoglm_demo.engine.gguf_convert import GPT2_VOCAB, converter_dir
+from autoglm_demo.qa.store import QaStore
 from autoglm_demo.server.page_start import PageStart, PageState
 from autoglm_demo.settings import Settings
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
@@ -93,6 +94,14 @@ def _wait_for_page(page: PageStart) -> None:
     while page.state is PageState.STARTING and time.monotonic() < deadline:
         time.sleep(0.05)
     assert page.state is PageState.READY, f"the page did not start: {page.error}"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[QaStore]:
+    """A QA store in a SQLite file of the test's own; tests of both databases override it."""
+    opened = QaStore(f"sqlite:///{tmp_path / 'qa.sqlite3'}")
+    yield opened
+    opened.close()
 
 
 @pytest.fixture(scope="session")

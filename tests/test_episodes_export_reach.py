@@ -111,13 +111,6 @@ def test_the_command_writes_the_named_and_imported_episodes(tmp_path: Path) -> N
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[QaStore]:
-    found = QaStore(f"sqlite:///{tmp_path / 'qa.sqlite3'}")
-    yield found
-    found.close()
-
-
-@pytest.fixture
 def qa(store: QaStore, tmp_path: Path) -> Iterator[QaPage]:
     recorder = Recorder(store, store_media=True)
     yield QaPage(recorder, None, tmp_path / "files")  # type: ignore[arg-type]  # no backend asked

@@ -29,11 +29,6 @@ def png(colour: tuple[int, int, int], size: tuple[int, int] = (90, 200)) -> byte
     return buffer.getvalue()
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> QaStore:
-    return QaStore(f"sqlite:///{tmp_path / 'qa.sqlite3'}")
-
-
 def test_gold_actions_are_written_as_the_model_writes_them() -> None:
     assert gold_action(TAP) == 'do(action="Tap", element=[500,100])'
     swipe = Target("Swipe", Region.point(500, 800), Region(450, 100, 550, 300))

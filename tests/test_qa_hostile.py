@@ -40,13 +40,6 @@ from tests.qa_support import REQUEST, finished_turn, screenshot
 VALID = "0123456789abcdef" * 4
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> QaStore:
-    found = QaStore(f"sqlite:///{tmp_path / 'qa.sqlite3'}")
-    yield found
-    found.close()
-
-
 def record(store: QaStore, folder: Path, *turns: tuple[str, str]) -> SessionRecord:
     """A session recorded the way the page records it, media stored, one screenshot each."""
     recorder = Recorder(store, store_media=True)

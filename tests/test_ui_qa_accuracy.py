@@ -57,13 +57,6 @@ class TwoVariants:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[QaStore]:
-    found = QaStore(f"sqlite:///{tmp_path / 'qa.sqlite3'}")
-    yield found
-    found.close()
-
-
-@pytest.fixture
 def backend() -> TwoVariants:
     return TwoVariants()
 

@@ -4,7 +4,6 @@ clicks become the stored target, the turn is scored, and the transcript shows âœ
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -23,13 +22,6 @@ from tests.qa_support import REQUEST, finished_turn
 
 TAP = 'do(action="Tap", element=[500,100])'  # what the recorded model answered
 SIZE = (401, 801)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[QaStore]:
-    found = QaStore(f"sqlite:///{tmp_path / 'qa.sqlite3'}")
-    yield found
-    found.close()
 
 
 @pytest.fixture
