@@ -14,6 +14,7 @@ from autoglm_demo.settings import Settings
 from autoglm_demo.ui.api import PublicApi, keep_only_public
 from autoglm_demo.ui.chat_tab import ChatTab
 from autoglm_demo.ui.compare_tab import CompareTab
+from autoglm_demo.ui.event_stream import event_stream_middleware
 from autoglm_demo.ui.i18n import I18N, label
 from autoglm_demo.ui.mcp import call_tools_on_loopback
 from autoglm_demo.ui.models import ServedModels
@@ -68,6 +69,7 @@ def mount_page(
             Path(autoglm_demo.__file__).parent, Path.cwd(), settings.cache_dir
         ),
         mcp_server=settings.mcp,
+        app_kwargs={"middleware": [event_stream_middleware(demo)]},
     )
     check_file_access(demo)
     if settings.mcp:
