@@ -26,9 +26,8 @@ def base() -> Iterator[str]:
         text = gr.Textbox()
         shout = gr.Textbox()
         gr.Button().click(str.upper, text, shout)
-    app = gr.mount_gradio_app(
-        FastAPI(), demo, path="/", app_kwargs={"middleware": [event_stream_middleware(demo, LINGER_S)]}
-    )
+    middleware = [event_stream_middleware(demo, LINGER_S)]
+    app = gr.mount_gradio_app(FastAPI(), demo, path="/", app_kwargs={"middleware": middleware})
     with serve_app(app, ready_path="/config") as url:
         yield url
 
