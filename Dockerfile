@@ -40,7 +40,8 @@ COPY --chown=user . .
 # Downloaded models (HF_HOME) and converted weights (AUTOGLM_CACHE_DIR) outlive the container.
 VOLUME ["/data"]
 EXPOSE 7860
-# /health turns 200 once the model is loaded; the first start of the 9B model downloads ~20 GB.
+# /health turns 200 once the model is loaded (with AUTOGLM_BACKEND_URL, once the page is up);
+# the first start of the 9B model downloads ~20 GB.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30m \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('AUTOGLM_PORT', '7860'), timeout=4)"]
 CMD ["python", "app.py"]

@@ -28,6 +28,7 @@ from autoglm_demo.server.api import create_app
 from autoglm_demo.server.deadlines import uvicorn_options
 from autoglm_demo.server.limits import MIB, BodyCap, BodySizeLimit
 from autoglm_demo.server.page_start import Lifespan, PageStart
+from autoglm_demo.server.routes import page_router
 from autoglm_demo.settings import Settings
 from autoglm_demo.speech.service import Speech
 
@@ -63,6 +64,7 @@ def page_host(settings: Settings, pool: VariantPool | None) -> FastAPI:
         # Remote backend: no engine is created, so no model is loaded here at all.
         app = FastAPI(title="AutoGLM-Phone-9B demo")
         app.state.speech = speech
+        app.include_router(page_router)  # /health, for a container's health check
     else:
         app = create_app(settings, pool or build_pool(settings), speech)
     guard_page_requests(app, settings, page_login(settings.page_auth))

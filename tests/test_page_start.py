@@ -88,6 +88,35 @@ def test_the_api_answers_while_the_page_starts_then_the_page_does(
         assert "chatbot" in httpx.get(f"{url}/config").text
 
 
+def test_a_page_with_a_remote_backend_has_its_own_health(
+    held_mount: threading.Event, tmp_path: Path
+) -> None:
+    """What a container's health check polls, where this process serves no model."""
+    port = free_port()
+    settings = Settings(
+        backend_url=f"http://127.0.0.1:{free_port()}/v1",
+        port=port,
+        log_level="warning",
+        qa_db=f"sqlite:///{tmp_path / 'qa.sqlite3'}",
+    )
+    app = build_page_app(settings)
+    with serve_app(app, port=port, ready_path=None, wait_for_page=False) as url:
+        starting = httpx.get(f"{url}/health")
+        assert starting.status_code == 503
+        assert starting.json() == {
+            "status": "loading",
+            "detail": "The page is starting.",
+            "model": None,
+            "page": "starting",
+        }
+        held_mount.set()
+        wait_until_started(app.state.page_start)
+        ready = httpx.get(f"{url}/health")
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "ready" and ready.json()["page"] == "ready"
+        assert httpx.get(f"{url}/v1/models").status_code == 404  # no API of its own
+
+
 def test_a_page_that_cannot_start_says_so_and_stops_the_server(tmp_path: Path) -> None:
     port = free_port()
     stopped = threading.Event()
@@ -104,10 +133,18 @@ def test_a_page_that_cannot_start_says_so_and_stops_the_server(tmp_path: Path) -
 
 def test_python_app_py_exits_with_the_reason_when_its_page_cannot_start(tmp_path: Path) -> None:
     env = {**os.environ, "AUTOGLM_CACHE_DIR": str(tmp_path), "GRADIO_ANALYTICS_ENABLED": "False"}
-    args = ["app.py", "--backend-url", "http://127.0.0.1:9/v1", "--port", str(free_port()),
-            "--qa-db", BAD_QA_DB]
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=300)
+    args = [
+        "app.py",
+        "--backend-url",
+        "http://127.0.0.1:9/v1",
+        "--port",
+        str(free_port()),
+        "--qa-db",
+        BAD_QA_DB,
+    ]
+    result = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 1, result.stderr[-3000:]
     assert result.stderr.rstrip().endswith(
         "The page could not start: --qa-db: the QA store works with sqlite or postgresql, not mysql"

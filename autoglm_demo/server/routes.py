@@ -2,7 +2,8 @@
 and how is decided in `chat` and `transcription`.
 
 `router` holds the /v1 routes, all behind the optional API key; `public_router` holds what
-must answer without one (/health)."""
+must answer without one (/health); `page_router` is /health for a page that has no API of
+its own (its backend is remote)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from autoglm_demo.server.auth import require_api_key
 from autoglm_demo.server.checks import check_request
 from autoglm_demo.server.content import ImageLimits
 from autoglm_demo.server.gate import ticket_of
+from autoglm_demo.server.page_start import PageState
 from autoglm_demo.server.protocol import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -38,6 +40,7 @@ _ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 429, 500, 
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 public_router = APIRouter()
+page_router = APIRouter()
 
 
 def _settings(request: Request) -> Settings:
@@ -78,6 +81,25 @@ def health(request: Request) -> JSONResponse:
     )
     code = 200 if status.state is LoadState.READY else 503
     return JSONResponse(body.model_dump(mode="json"), status_code=code)
+
+
+_PAGE_HEALTH = {
+    PageState.STARTING: (LoadState.LOADING, "The page is starting."),
+    PageState.READY: (LoadState.READY, "The page is ready; its backend is remote."),
+    PageState.FAILED: (LoadState.FAILED, "The page could not start; the server's log says why."),
+}
+
+
+@page_router.get("/health", response_model=Health, responses={503: {"model": Health}})
+def page_health(request: Request) -> JSONResponse:
+    """The page's own state, where the model is another server's (which has its own
+    /health): what a container's health check of this process needs."""
+    page = request.app.state.page_start.state
+    status, detail = _PAGE_HEALTH[page]
+    body = Health(status=status.value, detail=detail, page=page)
+    return JSONResponse(
+        body.model_dump(mode="json"), status_code=200 if page is PageState.READY else 503
+    )
 
 
 @router.get("/v1/models", response_model=ModelList)
