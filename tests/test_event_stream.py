@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import gradio as gr
@@ -39,10 +40,16 @@ def join(client: httpx.Client, session: str, text: str) -> str:
     return response.json()["event_id"]
 
 
-def messages(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        if line.startswith("data:"):
-            yield json.loads(line.removeprefix("data:"))
+@contextmanager
+def event_stream(client: httpx.Client, session: str) -> Iterator[Iterator[dict[str, Any]]]:
+    """The session's stream of event messages, as Gradio's browser client opens it."""
+    params = {"session_hash": session}
+    with client.stream("GET", "/gradio_api/queue/data", params=params) as response:
+        yield (
+            json.loads(line.removeprefix("data:"))
+            for line in response.iter_lines()
+            if line.startswith("data:")
+        )
 
 
 def completed(stream: Iterator[dict[str, Any]], event_id: str) -> dict[str, Any]:
@@ -57,10 +64,7 @@ def completed(stream: Iterator[dict[str, Any]], event_id: str) -> dict[str, Any]
 def test_an_event_joined_after_the_last_completed_arrives_on_the_same_stream(base: str) -> None:
     with httpx.Client(base_url=base, timeout=30) as client:
         first = join(client, "lingering1", "first")
-        with client.stream(
-            "GET", "/gradio_api/queue/data", params={"session_hash": "lingering1"}
-        ) as response:
-            stream = messages(response.iter_lines())
+        with event_stream(client, "lingering1") as stream:
             assert completed(stream, first)["output"]["data"] == ["FIRST"]
             # Gradio's handler has now decided to close; the client has not seen it yet.
             second = join(client, "lingering1", "second")
@@ -72,10 +76,7 @@ def test_an_event_joined_after_the_last_completed_arrives_on_the_same_stream(bas
 def test_with_no_further_event_the_stream_closes_after_lingering(base: str) -> None:
     with httpx.Client(base_url=base, timeout=30) as client:
         event = join(client, "lingering2", "only")
-        with client.stream(
-            "GET", "/gradio_api/queue/data", params={"session_hash": "lingering2"}
-        ) as response:
-            stream = messages(response.iter_lines())
+        with event_stream(client, "lingering2") as stream:
             completed(stream, event)
             done = time.monotonic()
             assert next(stream)["msg"] == "close_stream"
@@ -85,10 +86,8 @@ def test_with_no_further_event_the_stream_closes_after_lingering(base: str) -> N
     # A new event after the close gets a new stream, as Gradio's client opens one.
     with httpx.Client(base_url=base, timeout=30) as client:
         event = join(client, "lingering2", "again")
-        with client.stream(
-            "GET", "/gradio_api/queue/data", params={"session_hash": "lingering2"}
-        ) as response:
-            assert completed(messages(response.iter_lines()), event)["output"]["data"] == ["AGAIN"]
+        with event_stream(client, "lingering2") as stream:
+            assert completed(stream, event)["output"]["data"] == ["AGAIN"]
 
 
 def test_only_a_close_stream_event_is_recognised() -> None:
