@@ -44,7 +44,12 @@ from PIL import Image
 
 from autoglm_demo.engine.transformers_runtime import TransformersRuntime
 from autoglm_demo.engine.types import ChatMessage, SamplingParams, TextDelta
-from tests.tiny_models import glm4v_token_config, write_glm4v_processor
+from tests.tiny_models import (
+    TINY_GLM4V_TEXT,
+    TINY_GLM4V_VISION,
+    glm4v_token_config,
+    write_glm4v_processor,
+)
 
 TASK = "Open the settings app and turn on Wi-Fi."
 NOMINAL_BANDWIDTH = {"H200": 4.8e12, "H100": 3.35e12, "A100": 2.0e12}
@@ -80,33 +85,9 @@ REAL_VISION = {
     "temporal_patch_size": 2,
     "rms_norm_eps": 1e-5,
 }
-# The tiny configuration of tests/tiny_models.py, for the dry run.
-TINY_TEXT = {
-    "vocab_size": 320,
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 1,
-    "max_position_embeddings": 8192,
-    "rope_parameters": {
-        "rope_type": "default",
-        "rope_theta": 10000.0,
-        "partial_rotary_factor": 0.5,
-        "mrope_section": [2, 3, 3],
-    },
-}
-TINY_VISION = {
-    "depth": 1,
-    "hidden_size": 32,
-    "num_heads": 2,
-    "intermediate_size": 64,
-    "out_hidden_size": 64,
-    "image_size": 28,
-    "patch_size": 14,
-    "spatial_merge_size": 2,
-    "temporal_patch_size": 2,
-}
+# The tiny GLM-4.1V of tests/tiny_models.py, for the dry run.
+TINY_TEXT = {"vocab_size": 320, "max_position_embeddings": 8192, **TINY_GLM4V_TEXT}
+TINY_VISION = TINY_GLM4V_VISION
 
 
 @dataclass(frozen=True)

@@ -251,6 +251,34 @@ def write_glm4v_processor(folder: Path, vocabulary: Path | None = None):
     return tokenizer
 
 
+# The tiny GLM-4.1V's layers: the real architecture (partial rotary, 3-D M-RoPE sections,
+# grouped KV heads, a merging vision tower) at the smallest sizes its code accepts.
+TINY_GLM4V_TEXT: dict[str, Any] = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "rope_parameters": {
+        "rope_type": "default",
+        "rope_theta": 10000.0,
+        "partial_rotary_factor": 0.5,
+        "mrope_section": [2, 3, 3],
+    },
+}
+TINY_GLM4V_VISION: dict[str, Any] = {
+    "depth": 1,
+    "hidden_size": 32,
+    "num_heads": 2,
+    "intermediate_size": 64,
+    "out_hidden_size": 64,
+    "image_size": 28,
+    "patch_size": 14,
+    "spatial_merge_size": 2,
+    "temporal_patch_size": 2,
+}
+
+
 def glm4v_token_config(tokenizer) -> dict[str, dict[str, Any]]:
     """The token ids a Glm4vConfig needs, from the ids ``tokenizer`` assigns: ``text`` for
     its text_config, ``model`` for the top level."""
@@ -314,31 +342,11 @@ def build_tiny_glm4v(
     config = Glm4vConfig(
         text_config={
             "vocab_size": _padded_vocab(len(tokenizer)),
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 1,
             "max_position_embeddings": 4096,
-            "rope_parameters": {
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "partial_rotary_factor": 0.5,
-                "mrope_section": [2, 3, 3],
-            },
+            **TINY_GLM4V_TEXT,
             **glm4v_token_config(tokenizer)["text"],
         },
-        vision_config={
-            "depth": 1,
-            "hidden_size": 32,
-            "num_heads": 2,
-            "intermediate_size": 64,
-            "out_hidden_size": 64,
-            "image_size": 28,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-        },
+        vision_config=TINY_GLM4V_VISION,
         **glm4v_token_config(tokenizer)["model"],
     )
     config.architectures = ["Glm4vForConditionalGeneration"]
