@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from autoglm_demo.answering import AnswerRequest
 from autoglm_demo.client import BackendClient, BackendModel, ChatOptions, ClientEvent
 from autoglm_demo.qa.eval_report import to_markdown
 from autoglm_demo.qa.evaluate import (
@@ -31,11 +32,13 @@ from autoglm_demo.qa.evaluate import (
 )
 from autoglm_demo.qa.export import write_zip
 from autoglm_demo.qa.media import MediaFolder
-from autoglm_demo.qa.recorder import Recorder
+from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import RecordedOptions, RecordStatus, SessionRecord
 from autoglm_demo.qa.store import QaStore
-from autoglm_demo.scoring import Region, Score, Tally, Target
+from autoglm_demo.scoring import DEFAULT_TOLERANCE, Region, Score, Tally, Target, score_answer
+from autoglm_demo.ui.marking import score_recorded
 from tests.conftest import TAGGED_REPLY
+from tests.qa_support import finished_turn
 
 TAP = 'do(action="Tap", element=[500,100])'
 THINK = TAGGED_REPLY.split("</think>")[0].removeprefix("<think>")
@@ -336,3 +339,29 @@ def test_a_step_the_backend_refuses_is_a_miss_that_says_why(
     assert found.scores[0].answer == "" and not found.scores[0].score.hit
     assert found.scores[0].score.reason.startswith("failed: The backend refused the request (400)")
     assert [s.score.hit for s in found.scores[1:]] == [False, False, True]  # the rest go on
+
+
+def test_a_turn_of_several_screenshots_is_scored_on_its_last_by_the_page_and_by_eval(
+    tagged_backend: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    # The tap at [500,100] against a point marked at [900,100]: 0.4 of the screen's width
+    # away. On the earlier screen (540x1200) that is 216 px, more than 5% of its diagonal
+    # (66 px): a miss. On the screen now (100x1000) it is 40 px, within 5% (50 px): a hit.
+    earlier, now = tmp_path / "earlier.png", tmp_path / "now.png"
+    earlier.write_bytes(png((200, 60, 60)))
+    now.write_bytes(png((60, 200, 60), (100, 1000)))
+    asked = AnswerRequest("autoglm-phone-9b", None, PROMPT, ChatOptions(0.0, max_tokens=512))
+    session = QaSession()
+    recorder.record(session, [finished_turn("Open search", TAP, [str(earlier), str(now)])], asked)
+    recorder.flush()
+    target = Target("Tap", Region.point(900, 100))
+    [turn] = recorder.store.session(session.id).turns
+    recorder.store.set_target(turn.id, target)
+    marked = recorder.store.session(session.id)
+    media = MediaFolder(recorder.store, tmp_path / "m")
+    assert not score_answer(TAP, target, (540, 1200)).hit  # on the earlier screen: a miss
+
+    shown = score_recorded(marked.turns[0], media, DEFAULT_TOLERANCE)  # the mark panel's ✓
+    found = run(BackendClient(tagged_backend), [marked], ["full"], recorder, tmp_path / "m")
+    assert shown is not None and shown.hit
+    assert [(s.answer, s.score.hit) for s in found.scores] == [(TAP, True)]

@@ -18,9 +18,6 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from PIL import Image
 
 from autoglm_demo.answering import AnswerRequest
 from autoglm_demo.client import BackendClient, BackendModel, ChatOptions
@@ -206,7 +203,7 @@ class _Run:
         seconds = time.perf_counter() - started
         if old.target is None:
             return None
-        screen = await asyncio.to_thread(screen_size, media, old)
+        screen = await asyncio.to_thread(media.screen_size, old)
         score = score_answer(new.answer, old.target, screen, tolerance)
         if new.error:  # a miss all the same, but say why no answer came
             score = Score(False, f"failed: {new.error}")
@@ -220,16 +217,6 @@ class _Run:
             seconds,
             new.record_id,
         )
-
-
-def screen_size(media: MediaFolder, turn: TurnRecord) -> tuple[int, int] | None:
-    """The pixel size of the turn's (first) screenshot, which the tolerance is a share of;
-    None when its bytes were not stored."""
-    path = media.path(turn.images[0]) if turn.images else None
-    if path is None:
-        return None
-    with Image.open(Path(path)) as image:
-        return image.size
 
 
 def _disagreements(

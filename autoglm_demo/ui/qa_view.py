@@ -72,8 +72,7 @@ def transcript(
     messages: list[ChatbotMessage] = []
     for record in session.turns:
         messages.extend(render([_as_shown(record, media, locale)], locale))
-        screenshot = media.path(record.images[-1]) if record.images else None
-        score = score_recorded(record, screenshot, tolerance)
+        score = score_recorded(record, media, tolerance)
         if score is not None:
             messages.append(
                 {"role": "assistant", "content": score_text(score, locale),
