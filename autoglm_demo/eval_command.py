@@ -21,7 +21,7 @@ import openai
 
 from autoglm_demo.client import BackendClient
 from autoglm_demo.command_sessions import CommandFailed, named_sessions, open_store
-from autoglm_demo.qa.eval_report import to_markdown, write_report
+from autoglm_demo.qa.eval_report import miss_reason, to_markdown, write_report
 from autoglm_demo.qa.evaluate import Evaluation, Progress, UnknownVariant, evaluate
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import Recorder
@@ -108,9 +108,10 @@ def backend_client(settings: Settings) -> BackendClient:
 
 def _show_progress(progress: Progress) -> None:
     score = progress.score
-    verdict = (
-        "(not marked)" if score is None else "✓" if score.score.hit else "✗ " + score.score.reason
-    )
+    if score is None:
+        verdict = "(not marked)"
+    else:
+        verdict = "✓" if score.score.hit else f"✗ {miss_reason(score.score)}"
     print(
         f"[{progress.variant}] {progress.done}/{progress.total} session {progress.session_id[:8]} "
         f"{verdict}",

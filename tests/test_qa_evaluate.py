@@ -21,7 +21,7 @@ from PIL import Image
 
 from autoglm_demo.answering import AnswerRequest
 from autoglm_demo.client import BackendClient, BackendModel, ChatOptions, ClientEvent
-from autoglm_demo.qa.eval_report import to_markdown
+from autoglm_demo.qa.eval_report import miss_reason, to_markdown
 from autoglm_demo.qa.evaluate import (
     Disagreement,
     Evaluation,
@@ -35,7 +35,15 @@ from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import RecordedOptions, RecordStatus, SessionRecord
 from autoglm_demo.qa.store import QaStore
-from autoglm_demo.scoring import DEFAULT_TOLERANCE, Region, Score, Tally, Target, score_answer
+from autoglm_demo.scoring import (
+    DEFAULT_TOLERANCE,
+    Miss,
+    Region,
+    Score,
+    Tally,
+    Target,
+    score_answer,
+)
 from autoglm_demo.ui.marking import score_recorded
 from tests.conftest import TAGGED_REPLY
 from tests.qa_support import finished_turn
@@ -157,8 +165,8 @@ def test_an_episode_is_asked_step_by_step_in_the_official_shape_and_scored(
         (2, False),
         (4, True),
     ]
-    assert found.scores[1].score.reason == "start point off target"
-    assert found.scores[2].score.reason == "Tap instead of Back"
+    assert miss_reason(found.scores[1].score) == "start point off target"
+    assert miss_reason(found.scores[2].score) == "Tap instead of Back"
     tally = found.tallies["full"]
     assert (tally.hits, tally.total) == (2, 4)
     assert [(p.done, p.total) for p in progress] == [(i, 5) for i in range(1, 6)]
@@ -308,11 +316,9 @@ def test_the_eval_command_writes_json_markdown_and_a_plot(
 
 def test_an_answer_stays_text_in_its_markdown_cell() -> None:
     hostile = "do(x) | <script>alert(1)</script>\n| next | row |"
-    scores = tuple(
-        TurnScore(
-            "s" * 32, "t", 0, variant, hostile if variant == "a" else TAP, Score(hit, ""), 1.0
-        )
-        for variant, hit in (("a", False), ("b", True))
+    scores = (
+        TurnScore("s" * 32, "t", 0, "a", hostile, Score.missed(Miss.NO_ACTION), 1.0),
+        TurnScore("s" * 32, "t", 0, "b", TAP, Score(True), 1.0),
     )
     found = Evaluation(
         ("a", "b"),
@@ -337,7 +343,10 @@ def test_a_step_the_backend_refuses_is_a_miss_that_says_why(
     refused = dataclasses.replace(episode, turns=(first, *episode.turns[1:]))
     found = run(BackendClient(tagged_backend), [refused], ["full"], recorder, tmp_path)
     assert found.scores[0].answer == "" and not found.scores[0].score.hit
-    assert found.scores[0].score.reason.startswith("failed: The backend refused the request (400)")
+    assert found.scores[0].score.miss is Miss.FAILED
+    assert miss_reason(found.scores[0].score).startswith(
+        "failed: The backend refused the request (400)"
+    )
     assert [s.score.hit for s in found.scores[1:]] == [False, False, True]  # the rest go on
 
 

@@ -26,7 +26,7 @@ from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import SessionRecord, TurnRecord
 from autoglm_demo.qa.replay import replay
-from autoglm_demo.scoring import DEFAULT_TOLERANCE, Score, Tally, score_answer
+from autoglm_demo.scoring import DEFAULT_TOLERANCE, Miss, Score, Tally, score_answer
 
 
 class UnknownVariant(ValueError):
@@ -206,7 +206,7 @@ class _Run:
         screen = await asyncio.to_thread(media.screen_size, old)
         score = score_answer(new.answer, old.target, screen, tolerance)
         if new.error:  # a miss all the same, but say why no answer came
-            score = Score(False, f"failed: {new.error}")
+            score = Score.missed(Miss.FAILED, error=new.error)
         return TurnScore(
             self.session.id,
             old.id,
