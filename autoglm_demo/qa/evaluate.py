@@ -131,9 +131,11 @@ async def evaluate(
     on_step: OnStep | None = None,
     *,
     recorder: Recorder | None = None,
+    options: ChatOptions | None = None,
 ) -> Evaluation:
     """Replay every session on every variant and score its marked turns. With `recorder`,
-    each replay is recorded as a session of its own, as the QA tab's replays are."""
+    each replay is recorded as a session of its own, as the QA tab's replays are. Every
+    turn is asked with `options` when given, else with the options recorded with it."""
     if not variants:
         raise UnknownVariant("no variant to evaluate")
     cards = resolve_variants(await client.list_models(), variants)
@@ -147,7 +149,8 @@ async def evaluate(
         for session in sessions:
             run = _Run(variant, session, recorder)
             started = time.perf_counter()
-            async for comparison in replay(client, session, request, media, run.record):
+            asked = replay(client, session, request, media, run.record, options)
+            async for comparison in asked:
                 old = session.turns[run.asked]
                 run.asked += 1
                 done += 1
