@@ -314,6 +314,54 @@ def test_the_eval_command_writes_json_markdown_and_a_plot(
     assert "Traceback" not in unknown.stderr + bad.stderr
 
 
+def test_eval_without_a_backend_url_asks_the_embedded_server_in_its_own_process(
+    tagged_model_dir: Path, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'qa.sqlite3'}"
+    store = QaStore(db)
+    shots = [(f"step{i}.png", png((i * 40, 80, 160))) for i in range(len(STEPS))]
+    # The phone-agent preset prompt, as an episode uploaded on the page has it: long for
+    # the tiny model's 2048-token context, and each step adds the earlier steps' answers.
+    episode = store.create_episode(TASK, shots, STEPS)
+    store.close()
+    served = ["--model", str(tagged_model_dir), "--device", "cpu", "--qa-db", db]
+    common = ["--session", episode.id, "--variants", "full", *served]
+
+    # Asked with the options recorded with the steps (1024 tokens), the later steps do not
+    # fit: the backend refuses them, and each counts as a miss that says why.
+    recorded = eval_command(*common, "--out", str(tmp_path / "recorded"))
+    assert recorded.returncode == 0, recorded.stderr
+    turns = json.loads((tmp_path / "recorded" / "eval.json").read_text("utf-8"))["turns"]
+    refused = [turn for turn in turns if turn["miss"] == "failed"]
+    assert refused and all("max_tokens is 1024" in turn["reason"] for turn in refused)
+
+    # With fewer tokens every step fits, and the model taps [500,100] on each: the box of
+    # step 1 and the point of step 5 are hits; step 2's point and step 3's Back are not.
+    shorter = eval_command(*common, "--max-tokens", "256", "--out", str(tmp_path / "short"))
+    assert shorter.returncode == 0, shorter.stderr
+    report = json.loads((tmp_path / "short" / "eval.json").read_text("utf-8"))
+    [full] = report["variants"]
+    assert (full["variant"], full["model"]) == ("full", "autoglm-phone-9b-full")
+    assert (full["hits"], full["total"], full["share"]) == (2, 4, 0.5)
+    assert [(t["seq"], t["answer"], t["hit"], t["miss"]) for t in report["turns"]] == [
+        (0, TAP, True, None),
+        (1, TAP, False, "start_off"),
+        (2, TAP, False, "wrong_action"),
+        (4, TAP, True, None),
+    ]
+    assert "| full | autoglm-phone-9b-full | 2/4 | 50.0% |" in shorter.stdout
+    # The replay is recorded in the QA database, as the QA tab records one.
+    [replay] = report["replays"]
+    stored = QaStore(db)
+    replayed = stored.session(replay["replay_session_id"])
+    stored.close()
+    assert replayed.replay_of == episode.id
+    assert [turn.options.max_tokens for turn in replayed.turns] == [256] * len(STEPS)
+
+    bad = eval_command(*common, "--max-tokens", "0", "--out", str(tmp_path / "bad"))
+    assert bad.returncode != 0 and "--max-tokens must be at least 1" in bad.stderr
+
+
 def test_an_answer_stays_text_in_its_markdown_cell() -> None:
     hostile = "do(x) | <script>alert(1)</script>\n| next | row |"
     scores = (
