@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from autoglm_demo.actions import POINT_ACTIONS, Action, Point, check_answer
+from autoglm_demo.actions import POINT_ACTIONS, Action, Point, Problem, check_answer
 
 # A point within this share of the screen's diagonal of a marked point is on target.
 DEFAULT_TOLERANCE = 0.05
@@ -67,7 +67,7 @@ class Miss(Enum):
     the page and the report word them, each in its own language."""
 
     NO_ACTION = "no_action"  # the answer holds no action
-    MALFORMED = "malformed"  # problem: how the action breaks the grammar (`check_answer`)
+    MALFORMED = "malformed"  # `Score.problem` says how it breaks the grammar, with its facts
     WRONG_ACTION = "wrong_action"  # got, expected: the two action names
     WRONG_TEXT = "wrong_text"  # got, expected: the two texts (Type, Launch)
     NO_START = "no_start"  # the action says nowhere where it lands or starts
@@ -82,6 +82,7 @@ class Score:
     hit: bool
     miss: Miss | None = None  # why it missed, for the ✗ on the turn; None for a hit
     facts: Mapping[str, str] = field(default_factory=dict)
+    problem: Problem | None = None  # a malformed answer's (`actions.check_answer`)
 
     @classmethod
     def missed(cls, why: Miss, **facts: str) -> Score:
@@ -100,7 +101,7 @@ def score_answer(
     if verdict.kind == "not_action":
         return Score.missed(Miss.NO_ACTION)
     if verdict.action is None:
-        return Score.missed(Miss.MALFORMED, problem=verdict.reason)
+        return Score(False, Miss.MALFORMED, verdict.facts, verdict.problem)
     return score_action(verdict.action, target, screen, tolerance)
 
 

@@ -6,37 +6,54 @@ import pytest
 
 from autoglm_demo.qa.eval_report import miss_reason
 from autoglm_demo.scoring import Miss, Region, Tally, Target, score_answer
+from autoglm_demo.ui.qa_view import score_text
 
 TAP_BOX = Target("Tap", start=Region.box((400, 100), (200, 50)))  # dragged either way
 
 
 @pytest.mark.parametrize(
-    ("answer", "miss", "facts", "reason"),
+    ("answer", "miss", "facts", "reason", "chinese"),
     [
-        ('do(action="Tap", element=[300,75])', None, {}, ""),
-        ('do(action="Tap", element=[200,50])', None, {}, ""),  # on the edge
-        ('do(action="Tap", element=[401,75])', Miss.START_OFF, {}, "start point off target"),
+        ('do(action="Tap", element=[300,75])', None, {}, "", "✓ 正确"),
+        ('do(action="Tap", element=[200,50])', None, {}, "", "✓ 正确"),  # on the edge
+        (
+            'do(action="Tap", element=[401,75])',
+            Miss.START_OFF,
+            {},
+            "start point off target",
+            "✗ 错误: 点击位置或滑动起点不在目标上",
+        ),
         (
             'do(action="Long Press", element=[300,75])',
             Miss.WRONG_ACTION,
             {"got": "Long Press", "expected": "Tap"},
             "Long Press instead of Tap",
+            "✗ 错误: Long Press，而不是 Tap",
         ),
-        ("The button is at the top.", Miss.NO_ACTION, {}, "no action"),
+        ("The button is at the top.", Miss.NO_ACTION, {}, "no action", "✗ 错误: 回答中没有动作"),
         (
             'Sure. do(action="Tap", element=[300,75])',
             Miss.MALFORMED,
-            {"problem": "text before the action"},
+            {},
             "text before the action",
+            "✗ 错误: 动作格式错误：动作前有多余的文字",
+        ),
+        (
+            'do(action="Tap", element=[300,1075])',
+            Miss.MALFORMED,
+            {"argument": "element"},
+            "element is outside 0-1000",
+            "✗ 错误: 动作格式错误：element 超出 0-1000 的范围",
         ),
     ],
 )
 def test_a_tap_hits_inside_the_box_only(
-    answer: str, miss: Miss | None, facts: dict[str, str], reason: str
+    answer: str, miss: Miss | None, facts: dict[str, str], reason: str, chinese: str
 ) -> None:
     score = score_answer(answer, TAP_BOX)
     assert (score.hit, score.miss, dict(score.facts)) == (miss is None, miss, facts)
     assert miss_reason(score) == reason  # as eval.json and eval.md say it
+    assert score_text(score, "zh") == chinese  # as the Chinese page says it
 
 
 def test_a_point_target_allows_a_share_of_the_screen_diagonal() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from autoglm_demo.actions import PROBLEM_REASONS
 from autoglm_demo.qa.evaluate import Evaluation, TurnScore
 from autoglm_demo.scoring import Miss, Score
 
@@ -19,7 +20,6 @@ VERSION = 1
 # page the evaluation ran from (the page words the same misses in its own, ui/i18n.py).
 MISS_REASONS = {
     Miss.NO_ACTION: "no action",
-    Miss.MALFORMED: "{problem}",
     Miss.WRONG_ACTION: "{got} instead of {expected}",
     Miss.WRONG_TEXT: "text {got!r} instead of {expected!r}",
     Miss.NO_START: "no start point",
@@ -32,6 +32,8 @@ MISS_REASONS = {
 
 def miss_reason(score: Score) -> str:
     """Why `score` is a miss, in the report's words; "" for a hit."""
+    if score.problem:  # a malformed action: how it breaks the grammar says it all
+        return PROBLEM_REASONS[score.problem].format_map(score.facts)
     return MISS_REASONS[score.miss].format_map(score.facts) if score.miss else ""
 
 

@@ -15,7 +15,7 @@ from autoglm_demo.ui.i18n import DEFAULT_LOCALE, text
 from autoglm_demo.ui.marking import score_recorded
 from autoglm_demo.ui.metrics import footer
 from autoglm_demo.ui.overlay import MARK_COLOUR, TARGET_COLOUR
-from autoglm_demo.ui.view import ChatbotMessage, render
+from autoglm_demo.ui.view import ChatbotMessage, problem_text, render
 
 _DIFF_STYLE = {
     "delete": "background:#fdd;color:#900;text-decoration:line-through",
@@ -37,7 +37,6 @@ _COLUMNS = (
 # The text of each reason a turn can miss for; its facts fill the text's fields.
 _MISS_REASONS = {
     Miss.NO_ACTION: "miss_no_action",
-    Miss.MALFORMED: "miss_malformed",
     Miss.WRONG_ACTION: "miss_wrong_action",
     Miss.WRONG_TEXT: "miss_wrong_text",
     Miss.NO_START: "miss_no_start",
@@ -103,7 +102,11 @@ def score_text(score: Score, locale: str) -> str:
     """✓, or ✗ with the reason it missed, in the page's language."""
     if score.miss is None:
         return f"✓ {text('mark_hit', locale)}"
-    reason = text(_MISS_REASONS[score.miss], locale).format_map(score.facts)
+    if score.problem:  # a malformed action: say how it breaks the grammar
+        problem = problem_text(score.problem, score.facts, locale)
+        reason = text("miss_malformed", locale).format(problem=problem)
+    else:
+        reason = text(_MISS_REASONS[score.miss], locale).format_map(score.facts)
     return f"✗ {text('mark_miss', locale)}: {reason}"
 
 
