@@ -9,7 +9,9 @@ is skipped rather than raised, and the page still shows the answer.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Literal
 
 # One call: do(...) or finish(...). Arguments are key=value pairs whose values are quoted
@@ -131,14 +133,55 @@ _POINT_ARGS = ("element", "start", "end")
 _CALL_START = re.compile(r"\b(do|finish)\(")
 
 
+class Problem(Enum):
+    """How an answer breaks the grammar. Each comes with the facts it names (all text); the
+    page words them in its language, `PROBLEM_REASONS` in English."""
+
+    TEXT_BEFORE = "text_before"
+    NOT_CLOSED = "not_closed"
+    TEXT_AFTER = "text_after"
+    NO_MESSAGE = "no_message"  # finish(…) without message="…"
+    NO_ACTION_NAME = "no_action_name"  # do(…) without action="…"
+    UNKNOWN_ACTION = "unknown_action"  # action: the name
+    MISSING_ARGUMENT = "missing_argument"  # action, argument: the names
+    NOT_A_POINT = "not_a_point"  # argument: the name of one that must be [x,y]
+    OUT_OF_RANGE = "out_of_range"  # argument: the name of a point outside 0-1000
+    DOES_NOT_FIT = "does_not_fit"
+
+
+# The problems in English: the `reason` of the API's action info and of the QA report.
+PROBLEM_REASONS = {
+    Problem.TEXT_BEFORE: "text before the action",
+    Problem.NOT_CLOSED: "the call is not closed",
+    Problem.TEXT_AFTER: "text after the action",
+    Problem.NO_MESSAGE: 'finish needs message="…"',
+    Problem.NO_ACTION_NAME: 'do needs action="…"',
+    Problem.UNKNOWN_ACTION: "unknown action {action!r}",
+    Problem.MISSING_ARGUMENT: "{action} needs {argument}",
+    Problem.NOT_A_POINT: "{argument} must be [x,y]",
+    Problem.OUT_OF_RANGE: "{argument} is outside 0-1000",
+    Problem.DOES_NOT_FIT: "arguments do not fit the action",
+}
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What an answer is, for the badge under it: one valid action, no action, or an
-    action that breaks the grammar (`reason` says how). Only a valid one is drawn."""
+    action that breaks the grammar (`problem` says how). Only a valid one is drawn."""
 
     kind: Literal["valid", "not_action", "malformed"]
     action: Action | None = None
-    reason: str = ""
+    problem: Problem | None = None
+    facts: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def malformed(cls, problem: Problem, **facts: str) -> Verdict:
+        return cls("malformed", problem=problem, facts=facts)
+
+    @property
+    def reason(self) -> str:
+        """The problem in English; "" for an answer that has none."""
+        return PROBLEM_REASONS[self.problem].format_map(self.facts) if self.problem else ""
 
 
 def check_answer(answer: str) -> Verdict:
@@ -148,37 +191,39 @@ def check_answer(answer: str) -> Verdict:
     if start is None:
         return Verdict("not_action")
     if start.start() > 0:
-        return Verdict("malformed", reason="text before the action")
+        return Verdict.malformed(Problem.TEXT_BEFORE)
     call = _CALL.match(text)
     if call is None:
-        return Verdict("malformed", reason="the call is not closed")
+        return Verdict.malformed(Problem.NOT_CLOSED)
     if text[call.end() :].strip():
-        return Verdict("malformed", reason="text after the action")
+        return Verdict.malformed(Problem.TEXT_AFTER)
     args = _arguments(call.group(2))
-    problem = _grammar_problem(call.group(1), args)
-    if problem:
-        return Verdict("malformed", reason=problem)
+    broken = _grammar_problem(call.group(1), args)
+    if broken:
+        return broken
     action = _build(call.group(1), args)
     if action is None:  # every case _build refuses is named above; kept as a safety net
-        return Verdict("malformed", reason="arguments do not fit the action")
+        return Verdict.malformed(Problem.DOES_NOT_FIT)
     return Verdict("valid", action)
 
 
-def _grammar_problem(call: str, args: dict[str, str | Point]) -> str | None:
+def _grammar_problem(call: str, args: dict[str, str | Point]) -> Verdict | None:
     if call == "finish":
-        return None if isinstance(args.get("message"), str) else 'finish needs message="…"'
+        return (
+            None if isinstance(args.get("message"), str) else Verdict.malformed(Problem.NO_MESSAGE)
+        )
     name = args.get("action")
     if not isinstance(name, str):
-        return 'do needs action="…"'
+        return Verdict.malformed(Problem.NO_ACTION_NAME)
     if name not in _REQUIRED:
-        return f"unknown action {name!r}"
+        return Verdict.malformed(Problem.UNKNOWN_ACTION, action=name)
     for needed in _REQUIRED[name]:
         if needed not in args:
-            return f"{name} needs {needed}"
+            return Verdict.malformed(Problem.MISSING_ARGUMENT, action=name, argument=needed)
     for key in _POINT_ARGS:
         value = args.get(key)
         if key in _REQUIRED[name] and not isinstance(value, tuple):
-            return f"{key} must be [x,y]"
+            return Verdict.malformed(Problem.NOT_A_POINT, argument=key)
         if isinstance(value, tuple) and not all(0 <= v <= 1000 for v in value):
-            return f"{key} is outside 0-1000"
+            return Verdict.malformed(Problem.OUT_OF_RANGE, argument=key)
     return None

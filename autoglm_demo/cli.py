@@ -63,6 +63,20 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, required=True, help="The folder for eval.json, eval.md, eval.png."
     )
+    answering = parser.add_argument_group(
+        "answer options",
+        "Without these, each turn is asked with the options recorded with it: an uploaded "
+        "episode step with greedy decoding and at most 1024 tokens, a turn recorded in the "
+        "chat with the chat's settings. With any of them, every turn is asked with them, and "
+        "with those defaults for the ones not given.",
+    )
+    answering.add_argument("--temperature", type=float, help="Sampling temperature, 0 to 2.")
+    answering.add_argument("--top-p", type=float, help="Nucleus sampling share, above 0 up to 1.")
+    answering.add_argument(
+        "--max-tokens",
+        type=int,
+        help="Most tokens an answer may have; lower it for a model with a small context.",
+    )
 
 
 def add_episodes_arguments(parser: argparse.ArgumentParser) -> None:

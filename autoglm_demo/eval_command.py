@@ -2,16 +2,19 @@
 
 It replays the sessions named (and those in the exports it imports) on each variant,
 scores every marked turn, records the replays in the QA database as the QA tab does, and
-writes eval.json, eval.md and eval.png. The backend is `--backend-url`, or, without one,
-the embedded server started in this process, as the page starts it. Every problem a person
-must fix (an unknown session or variant, a bad export, a backend out of reach) ends the
-command with a non-zero status and one line saying what.
+writes eval.json, eval.md and eval.png. Each turn is asked with the options recorded with
+it, or with --temperature, --top-p and --max-tokens where given (`answer_options`). The
+backend is `--backend-url`, or, without one, the embedded server started in this process,
+as the page starts it. Every problem a person must fix (an unknown session or variant, a
+bad export, a backend out of reach) ends the command with a non-zero status and one line
+saying what.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -19,9 +22,10 @@ from pathlib import Path
 
 import openai
 
-from autoglm_demo.client import BackendClient
+from autoglm_demo.client import BackendClient, ChatOptions
 from autoglm_demo.command_sessions import CommandFailed, named_sessions, open_store
-from autoglm_demo.qa.eval_report import to_markdown, write_report
+from autoglm_demo.qa.episodes import EPISODE_OPTIONS
+from autoglm_demo.qa.eval_report import miss_reason, to_markdown, write_report
 from autoglm_demo.qa.evaluate import Evaluation, Progress, UnknownVariant, evaluate
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import Recorder
@@ -36,6 +40,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         raise SystemExit("eval: --variants names no variant")
     if not 0 <= args.tolerance <= 1:
         raise SystemExit("eval: --tolerance is a share of the screen's diagonal, from 0 to 1")
+    options = answer_options(args)
     try:
         store = open_store(settings)
     except CommandFailed as error:
@@ -43,7 +48,9 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     recorder = Recorder(store, store_media=settings.qa_store_media)
     try:
         sessions = _sessions(store, args.session, args.imports)
-        evaluation = asyncio.run(_evaluate(settings, store, recorder, sessions, variants, args))
+        evaluation = asyncio.run(
+            _evaluate(settings, store, recorder, sessions, variants, args.tolerance, options)
+        )
     except CommandFailed as error:
         raise SystemExit(f"eval: {error}") from None
     finally:
@@ -52,6 +59,20 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     write_report(evaluation, args.out)
     print(to_markdown(evaluation))
     print(f"Wrote {args.out / 'eval.json'}, eval.md and eval.png", file=sys.stderr)
+
+
+def answer_options(args: argparse.Namespace) -> ChatOptions | None:
+    """The options every turn is asked with: None, when no flag gives one, leaves each turn
+    its recorded options; the flags given override the episode defaults (`EPISODE_OPTIONS`)."""
+    if args.temperature is not None and not 0 <= args.temperature <= 2:
+        raise SystemExit("eval: --temperature goes from 0 to 2")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise SystemExit("eval: --top-p is a share, above 0 and up to 1")
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise SystemExit("eval: --max-tokens must be at least 1")
+    flags = {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens}
+    given = {name: value for name, value in flags.items() if value is not None}
+    return dataclasses.replace(EPISODE_OPTIONS.chat_options(), **given) if given else None
 
 
 def _sessions(store: QaStore, ids: Sequence[str], imports: Sequence[Path]) -> list[SessionRecord]:
@@ -67,7 +88,8 @@ async def _evaluate(
     recorder: Recorder,
     sessions: list[SessionRecord],
     variants: list[str],
-    args: argparse.Namespace,
+    tolerance: float,
+    options: ChatOptions | None,
 ) -> Evaluation:
     client = backend_client(settings)
     try:
@@ -77,9 +99,10 @@ async def _evaluate(
                 sessions,
                 variants,
                 MediaFolder(store, Path(folder)),
-                args.tolerance,
+                tolerance,
                 _show_progress,
                 recorder=recorder,
+                options=options,
             )
     except UnknownVariant as error:
         raise CommandFailed(str(error)) from None
@@ -108,9 +131,10 @@ def backend_client(settings: Settings) -> BackendClient:
 
 def _show_progress(progress: Progress) -> None:
     score = progress.score
-    verdict = (
-        "(not marked)" if score is None else "✓" if score.score.hit else "✗ " + score.score.reason
-    )
+    if score is None:
+        verdict = "(not marked)"
+    else:
+        verdict = "✓" if score.score.hit else f"✗ {miss_reason(score.score)}"
     print(
         f"[{progress.variant}] {progress.done}/{progress.total} session {progress.session_id[:8]} "
         f"{verdict}",

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
 
-from autoglm_demo.actions import POINT_ACTIONS, Action, Point, check_answer
+from autoglm_demo.actions import POINT_ACTIONS, Action, Point, Problem, check_answer
 
 # A point within this share of the screen's diagonal of a marked point is on target.
 DEFAULT_TOLERANCE = 0.05
@@ -60,10 +62,31 @@ class Target:
     text: str | None = None
 
 
+class Miss(Enum):
+    """Why an answer missed. Each comes with the facts it names (`Score.facts`, all text);
+    the page and the report word them, each in its own language."""
+
+    NO_ACTION = "no_action"  # the answer holds no action
+    MALFORMED = "malformed"  # `Score.problem` says how it breaks the grammar, with its facts
+    WRONG_ACTION = "wrong_action"  # got, expected: the two action names
+    WRONG_TEXT = "wrong_text"  # got, expected: the two texts (Type, Launch)
+    NO_START = "no_start"  # the action says nowhere where it lands or starts
+    NO_END = "no_end"  # the action says nowhere where it ends
+    START_OFF = "start_off"  # where it lands or starts is off the marked target
+    END_OFF = "end_off"  # where it ends is off the marked target
+    FAILED = "failed"  # error: the backend's message, when no answer came at all
+
+
 @dataclass(frozen=True)
 class Score:
     hit: bool
-    reason: str  # why it missed, for the ✗ on the turn; "" for a hit
+    miss: Miss | None = None  # why it missed, for the ✗ on the turn; None for a hit
+    facts: Mapping[str, str] = field(default_factory=dict)
+    problem: Problem | None = None  # a malformed answer's (`actions.check_answer`)
+
+    @classmethod
+    def missed(cls, why: Miss, **facts: str) -> Score:
+        return cls(False, why, facts)
 
 
 def score_answer(
@@ -75,8 +98,10 @@ def score_answer(
     """Score a model's whole answer; anything but one valid action is a miss.
     `screen` is the screenshot's (width, height) in pixels; None counts it as square."""
     verdict = check_answer(answer)
+    if verdict.kind == "not_action":
+        return Score.missed(Miss.NO_ACTION)
     if verdict.action is None:
-        return Score(False, "no action" if verdict.kind == "not_action" else verdict.reason)
+        return Score(False, Miss.MALFORMED, verdict.facts, verdict.problem)
     return score_action(verdict.action, target, screen, tolerance)
 
 
@@ -87,18 +112,22 @@ def score_action(
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> Score:
     if action.name != target.action:
-        return Score(False, f"{action.name} instead of {target.action}")
+        return Score.missed(Miss.WRONG_ACTION, got=action.name, expected=target.action)
     if target.action in TEXT_ACTIONS and _normal(action.text) != _normal(target.text):
-        return Score(False, f"text {action.text!r} instead of {target.text!r}")
-    places = [("start", action.point, target.start), ("end", action.end, target.end)]
-    for where, point, region in places:
+        return Score.missed(Miss.WRONG_TEXT, got=action.text or "", expected=target.text or "")
+    # Each place the target marks, with the misses of an answer that lacks it or is off.
+    places = (
+        (action.point, target.start, Miss.NO_START, Miss.START_OFF),
+        (action.end, target.end, Miss.NO_END, Miss.END_OFF),
+    )
+    for point, region, absent, off in places:
         if region is None:
             continue
         if point is None:
-            return Score(False, f"no {where} point")
+            return Score.missed(absent)
         if not lands_on(point, region, screen or (1, 1), tolerance):
-            return Score(False, f"{where} point off target")
-    return Score(True, "")
+            return Score.missed(off)
+    return Score(True)
 
 
 def lands_on(point: Point, region: Region, screen: tuple[int, int], tolerance: float) -> bool:

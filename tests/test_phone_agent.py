@@ -144,6 +144,9 @@ def test_badge_under_each_finished_answer() -> None:
     assert "malformed: element is outside 0-1000" in shown
     assert "not an action" in shown
     assert shown.count("<sub>") == 3  # none while the last answer still streams
+    # On the Chinese page, how the answer breaks the grammar is said in Chinese too.
+    chinese = json.dumps(render(turns[1:2], "zh"), ensure_ascii=False)
+    assert "动作格式错误: element 超出 0-1000 的范围" in chinese and "outside" not in chinese
 
 
 def test_malformed_action_is_not_drawn(tmp_path: Path) -> None:

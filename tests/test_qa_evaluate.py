@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from autoglm_demo.answering import AnswerRequest
 from autoglm_demo.client import BackendClient, BackendModel, ChatOptions, ClientEvent
-from autoglm_demo.qa.eval_report import to_markdown
+from autoglm_demo.qa.eval_report import miss_reason, to_markdown
 from autoglm_demo.qa.evaluate import (
     Disagreement,
     Evaluation,
@@ -31,11 +32,21 @@ from autoglm_demo.qa.evaluate import (
 )
 from autoglm_demo.qa.export import write_zip
 from autoglm_demo.qa.media import MediaFolder
-from autoglm_demo.qa.recorder import Recorder
+from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import RecordedOptions, RecordStatus, SessionRecord
 from autoglm_demo.qa.store import QaStore
-from autoglm_demo.scoring import Region, Score, Tally, Target
+from autoglm_demo.scoring import (
+    DEFAULT_TOLERANCE,
+    Miss,
+    Region,
+    Score,
+    Tally,
+    Target,
+    score_answer,
+)
+from autoglm_demo.ui.marking import score_recorded
 from tests.conftest import TAGGED_REPLY
+from tests.qa_support import finished_turn
 
 TAP = 'do(action="Tap", element=[500,100])'
 THINK = TAGGED_REPLY.split("</think>")[0].removeprefix("<think>")
@@ -154,8 +165,8 @@ def test_an_episode_is_asked_step_by_step_in_the_official_shape_and_scored(
         (2, False),
         (4, True),
     ]
-    assert found.scores[1].score.reason == "start point off target"
-    assert found.scores[2].score.reason == "Tap instead of Back"
+    assert miss_reason(found.scores[1].score) == "start point off target"
+    assert miss_reason(found.scores[2].score) == "Tap instead of Back"
     tally = found.tallies["full"]
     assert (tally.hits, tally.total) == (2, 4)
     assert [(p.done, p.total) for p in progress] == [(i, 5) for i in range(1, 6)]
@@ -303,13 +314,59 @@ def test_the_eval_command_writes_json_markdown_and_a_plot(
     assert "Traceback" not in unknown.stderr + bad.stderr
 
 
+def test_eval_without_a_backend_url_asks_the_embedded_server_in_its_own_process(
+    tagged_model_dir: Path, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'qa.sqlite3'}"
+    store = QaStore(db)
+    shots = [(f"step{i}.png", png((i * 40, 80, 160))) for i in range(len(STEPS))]
+    # The phone-agent preset prompt, as an episode uploaded on the page has it: long for
+    # the tiny model's 2048-token context, and each step adds the earlier steps' answers.
+    episode = store.create_episode(TASK, shots, STEPS)
+    store.close()
+    served = ["--model", str(tagged_model_dir), "--device", "cpu", "--qa-db", db]
+    common = ["--session", episode.id, "--variants", "full", *served]
+
+    # Asked with the options recorded with the steps (1024 tokens), the later steps do not
+    # fit: the backend refuses them, and each counts as a miss that says why.
+    recorded = eval_command(*common, "--out", str(tmp_path / "recorded"))
+    assert recorded.returncode == 0, recorded.stderr
+    turns = json.loads((tmp_path / "recorded" / "eval.json").read_text("utf-8"))["turns"]
+    refused = [turn for turn in turns if turn["miss"] == "failed"]
+    assert refused and all("max_tokens is 1024" in turn["reason"] for turn in refused)
+
+    # With fewer tokens every step fits, and the model taps [500,100] on each: the box of
+    # step 1 and the point of step 5 are hits; step 2's point and step 3's Back are not.
+    shorter = eval_command(*common, "--max-tokens", "256", "--out", str(tmp_path / "short"))
+    assert shorter.returncode == 0, shorter.stderr
+    report = json.loads((tmp_path / "short" / "eval.json").read_text("utf-8"))
+    [full] = report["variants"]
+    assert (full["variant"], full["model"]) == ("full", "autoglm-phone-9b-full")
+    assert (full["hits"], full["total"], full["share"]) == (2, 4, 0.5)
+    assert [(t["seq"], t["answer"], t["hit"], t["miss"]) for t in report["turns"]] == [
+        (0, TAP, True, None),
+        (1, TAP, False, "start_off"),
+        (2, TAP, False, "wrong_action"),
+        (4, TAP, True, None),
+    ]
+    assert "| full | autoglm-phone-9b-full | 2/4 | 50.0% |" in shorter.stdout
+    # The replay is recorded in the QA database, as the QA tab records one.
+    [replay] = report["replays"]
+    stored = QaStore(db)
+    replayed = stored.session(replay["replay_session_id"])
+    stored.close()
+    assert replayed.replay_of == episode.id
+    assert [turn.options.max_tokens for turn in replayed.turns] == [256] * len(STEPS)
+
+    bad = eval_command(*common, "--max-tokens", "0", "--out", str(tmp_path / "bad"))
+    assert bad.returncode != 0 and "--max-tokens must be at least 1" in bad.stderr
+
+
 def test_an_answer_stays_text_in_its_markdown_cell() -> None:
     hostile = "do(x) | <script>alert(1)</script>\n| next | row |"
-    scores = tuple(
-        TurnScore(
-            "s" * 32, "t", 0, variant, hostile if variant == "a" else TAP, Score(hit, ""), 1.0
-        )
-        for variant, hit in (("a", False), ("b", True))
+    scores = (
+        TurnScore("s" * 32, "t", 0, "a", hostile, Score.missed(Miss.NO_ACTION), 1.0),
+        TurnScore("s" * 32, "t", 0, "b", TAP, Score(True), 1.0),
     )
     found = Evaluation(
         ("a", "b"),
@@ -334,5 +391,34 @@ def test_a_step_the_backend_refuses_is_a_miss_that_says_why(
     refused = dataclasses.replace(episode, turns=(first, *episode.turns[1:]))
     found = run(BackendClient(tagged_backend), [refused], ["full"], recorder, tmp_path)
     assert found.scores[0].answer == "" and not found.scores[0].score.hit
-    assert found.scores[0].score.reason.startswith("failed: The backend refused the request (400)")
+    assert found.scores[0].score.miss is Miss.FAILED
+    assert miss_reason(found.scores[0].score).startswith(
+        "failed: The backend refused the request (400)"
+    )
     assert [s.score.hit for s in found.scores[1:]] == [False, False, True]  # the rest go on
+
+
+def test_a_turn_of_several_screenshots_is_scored_on_its_last_by_the_page_and_by_eval(
+    tagged_backend: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    # The tap at [500,100] against a point marked at [900,100]: 0.4 of the screen's width
+    # away. On the earlier screen (540x1200) that is 216 px, more than 5% of its diagonal
+    # (66 px): a miss. On the screen now (100x1000) it is 40 px, within 5% (50 px): a hit.
+    earlier, now = tmp_path / "earlier.png", tmp_path / "now.png"
+    earlier.write_bytes(png((200, 60, 60)))
+    now.write_bytes(png((60, 200, 60), (100, 1000)))
+    asked = AnswerRequest("autoglm-phone-9b", None, PROMPT, ChatOptions(0.0, max_tokens=512))
+    session = QaSession()
+    recorder.record(session, [finished_turn("Open search", TAP, [str(earlier), str(now)])], asked)
+    recorder.flush()
+    target = Target("Tap", Region.point(900, 100))
+    [turn] = recorder.store.session(session.id).turns
+    recorder.store.set_target(turn.id, target)
+    marked = recorder.store.session(session.id)
+    media = MediaFolder(recorder.store, tmp_path / "m")
+    assert not score_answer(TAP, target, (540, 1200)).hit  # on the earlier screen: a miss
+
+    shown = score_recorded(marked.turns[0], media, DEFAULT_TOLERANCE)  # the mark panel's ✓
+    found = run(BackendClient(tagged_backend), [marked], ["full"], recorder, tmp_path / "m")
+    assert shown is not None and shown.hit
+    assert [(s.answer, s.score.hit) for s in found.scores] == [(TAP, True)]

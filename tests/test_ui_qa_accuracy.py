@@ -40,6 +40,7 @@ class TwoVariants:
 
     def __init__(self) -> None:
         self.asked: list[tuple[str, list[dict[str, Any]]]] = []
+        self.options: list[ChatOptions] = []
 
     async def list_models(self) -> list[BackendModel]:
         return [
@@ -51,6 +52,7 @@ class TwoVariants:
         self, model: str, messages: list[dict[str, Any]], options: ChatOptions, **_: Any
     ) -> AsyncIterator[Any]:
         self.asked.append((model, messages))
+        self.options.append(options)
         yield ReasoningDelta(f"{model} looks for the search box.")
         yield AnswerDelta(ANSWERS[model])
         yield Finish("stop")
@@ -202,8 +204,10 @@ def test_an_uploaded_episode_is_marked_then_dry_run_as_a_strip(
     assert [step.images[0].name for step in episode.turns] == ["step-1.png", "step-2.png"]
     store.set_target(episode.turns[0].id, SEARCH_BOX)  # the second step stays unmarked
 
-    shown = run(qa.episodes.dry_run(episode_id, "demo-full", 0.05, None))
+    chosen = ChatOptions(temperature=0.3, top_p=0.9, max_tokens=96, enable_thinking=False)
+    shown = run(qa.episodes.dry_run(episode_id, "demo-full", 0.05, chosen, None))
     summary, strip, steps = shown[-1]
+    assert backend.options == [chosen, chosen]  # the answer settings, not the recorded ones
     assert summary == "demo-full: 1 of 1 marked steps right (2 steps)."
     assert [caption for _, caption in strip] == [
         '1. ✓ do(action="Tap", element=[500,100])',
@@ -230,12 +234,12 @@ def test_an_uploaded_episode_is_marked_then_dry_run_as_a_strip(
 
 def test_a_dry_run_needs_an_episode(qa: QaPage, store: QaStore, tmp_path: Path) -> None:
     session = recorded_session(store, tmp_path, [SEARCH_BOX])
-    assert run(qa.episodes.dry_run(session.id, "demo-full", 0.05, None)) == []
+    assert run(qa.episodes.dry_run(session.id, "demo-full", 0.05, ChatOptions(), None)) == []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         qa.episodes.name_episode(session.id, "Open search", None)
     assert store.session(session.id).task == "Open search"
-    shown = run(qa.episodes.dry_run(session.id, "demo-full", 0.05, None))
+    shown = run(qa.episodes.dry_run(session.id, "demo-full", 0.05, ChatOptions(), None))
     assert shown[-1][0] == "demo-full: 1 of 1 marked steps right (1 steps)."
 
 

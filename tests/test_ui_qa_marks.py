@@ -156,3 +156,23 @@ def test_an_unanswered_episode_step_is_marked_but_not_scored(
         first.id: "#1 · Open search · marked",
         second.id: "#2 · …",
     }
+
+
+def test_why_an_answer_missed_is_said_in_the_page_s_language(
+    qa: QaPage, store: QaStore, tmp_path: Path
+) -> None:
+    session = recorded(store, tmp_path)
+    [turn] = session.turns
+    chinese = gr.Request(headers={"accept-language": "zh-CN,zh;q=0.9"})
+    english = gr.Request(headers={"accept-language": "en-GB"})
+    launch = Draft("Launch")
+    _, score, _ = quietly(lambda: qa.marks.save(session.id, turn.id, launch, "微信", 0.05, chinese))
+    assert "✗ 错误: Tap，而不是 Launch" in score
+    assert "✗ wrong: Tap instead of Launch" in qa.marks.rescore(session.id, turn.id, 0.05, english)
+    transcript = str(qa.reread(session.id, 0.05, chinese))
+    assert "Tap，而不是 Launch" in transcript and "instead of" not in transcript
+
+    draft = Draft("Tap", Shape.POINT)
+    draft, _, _ = qa.marks.click(session.id, turn.id, draft, "", click((200, 700)), None)
+    _, score, _ = quietly(lambda: qa.marks.save(session.id, turn.id, draft, "", 0.05, chinese))
+    assert "点击位置或滑动起点不在目标上" in score and "off target" not in score

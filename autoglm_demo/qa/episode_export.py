@@ -98,7 +98,7 @@ class _Images:
 
     def add(self, turn: TurnRecord) -> tuple[str, Path, tuple[int, int]] | None:
         """The screenshot's name in the zip, its file here and its size; None if not stored."""
-        sha256 = turn.images[0].sha256 if turn.images else None
+        sha256 = turn.screenshot.sha256 if turn.screenshot else None
         if sha256 is None:
             return None
         if sha256 not in self.found:

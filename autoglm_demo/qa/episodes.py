@@ -36,8 +36,13 @@ MAX_STEPS = 500
 MAX_TASK_CHARS = 2000
 # What a screenshot may be, as Pillow names the format, and the MIME type it is kept under.
 SCREENSHOT_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
-# Greedy decoding: variants compared on an episode should differ by their weights alone, not
-# by the luck of sampling. A replay asks every step with the options recorded with it.
+# The options an uploaded step is recorded with, and so asked with by `eval` unless its
+# --temperature, --top-p or --max-tokens say otherwise (the QA tab's dry run asks with the
+# Chat tab's answer settings instead). Greedy decoding: variants compared on an episode
+# should differ by their weights alone, not by the luck of sampling. 1024 tokens, the
+# chat's default: room for the reasoning the real model writes before its action. A model
+# with a small context needs fewer: the backend refuses a step whose prompt (the system
+# prompt, the task and every earlier step's answer) and max_tokens do not fit.
 EPISODE_OPTIONS = RecordedOptions(temperature=0.0, top_p=1.0, max_tokens=1024)
 
 

@@ -9,10 +9,32 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from autoglm_demo.actions import PROBLEM_REASONS
 from autoglm_demo.qa.evaluate import Evaluation, TurnScore
+from autoglm_demo.scoring import Miss, Score
 
 FORMAT = "autoglm-qa-eval"
 VERSION = 1
+
+# Why an answer missed, as the report says it: in English, whatever the language of the
+# page the evaluation ran from (the page words the same misses in its own, ui/i18n.py).
+MISS_REASONS = {
+    Miss.NO_ACTION: "no action",
+    Miss.WRONG_ACTION: "{got} instead of {expected}",
+    Miss.WRONG_TEXT: "text {got!r} instead of {expected!r}",
+    Miss.NO_START: "no start point",
+    Miss.NO_END: "no end point",
+    Miss.START_OFF: "start point off target",
+    Miss.END_OFF: "end point off target",
+    Miss.FAILED: "failed: {error}",
+}
+
+
+def miss_reason(score: Score) -> str:
+    """Why `score` is a miss, in the report's words; "" for a hit."""
+    if score.problem:  # a malformed action: how it breaks the grammar says it all
+        return PROBLEM_REASONS[score.problem].format_map(score.facts)
+    return MISS_REASONS[score.miss].format_map(score.facts) if score.miss else ""
 
 
 def write_report(evaluation: Evaluation, folder: Path) -> list[Path]:
@@ -78,7 +100,8 @@ def _score(score: TurnScore) -> dict[str, Any]:
         "variant": score.variant,
         "answer": score.answer,
         "hit": score.score.hit,
-        "reason": score.score.reason,
+        "miss": score.score.miss.value if score.score.miss else None,
+        "reason": miss_reason(score.score),
         "seconds": score.seconds,
         "replay_turn_id": score.replay_turn_id,
     }
@@ -121,7 +144,7 @@ def to_markdown(evaluation: Evaluation) -> str:
 def _verdict(score: TurnScore | None) -> str:
     if score is None:
         return "—"
-    mark = "✓" if score.score.hit else f"✗ {score.score.reason}:"
+    mark = "✓" if score.score.hit else f"✗ {miss_reason(score.score)}:"
     return _cell(f"{mark} {score.answer}", 80)
 
 

@@ -18,9 +18,6 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from PIL import Image
 
 from autoglm_demo.answering import AnswerRequest
 from autoglm_demo.client import BackendClient, BackendModel, ChatOptions
@@ -29,7 +26,7 @@ from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import QaSession, Recorder
 from autoglm_demo.qa.records import SessionRecord, TurnRecord
 from autoglm_demo.qa.replay import replay
-from autoglm_demo.scoring import DEFAULT_TOLERANCE, Score, Tally, score_answer
+from autoglm_demo.scoring import DEFAULT_TOLERANCE, Miss, Score, Tally, score_answer
 
 
 class UnknownVariant(ValueError):
@@ -134,9 +131,11 @@ async def evaluate(
     on_step: OnStep | None = None,
     *,
     recorder: Recorder | None = None,
+    options: ChatOptions | None = None,
 ) -> Evaluation:
     """Replay every session on every variant and score its marked turns. With `recorder`,
-    each replay is recorded as a session of its own, as the QA tab's replays are."""
+    each replay is recorded as a session of its own, as the QA tab's replays are. Every
+    turn is asked with `options` when given, else with the options recorded with it."""
     if not variants:
         raise UnknownVariant("no variant to evaluate")
     cards = resolve_variants(await client.list_models(), variants)
@@ -150,7 +149,8 @@ async def evaluate(
         for session in sessions:
             run = _Run(variant, session, recorder)
             started = time.perf_counter()
-            async for comparison in replay(client, session, request, media, run.record):
+            asked = replay(client, session, request, media, run.record, options)
+            async for comparison in asked:
                 old = session.turns[run.asked]
                 run.asked += 1
                 done += 1
@@ -206,10 +206,10 @@ class _Run:
         seconds = time.perf_counter() - started
         if old.target is None:
             return None
-        screen = await asyncio.to_thread(screen_size, media, old)
+        screen = await asyncio.to_thread(media.screen_size, old)
         score = score_answer(new.answer, old.target, screen, tolerance)
         if new.error:  # a miss all the same, but say why no answer came
-            score = Score(False, f"failed: {new.error}")
+            score = Score.missed(Miss.FAILED, error=new.error)
         return TurnScore(
             self.session.id,
             old.id,
@@ -220,16 +220,6 @@ class _Run:
             seconds,
             new.record_id,
         )
-
-
-def screen_size(media: MediaFolder, turn: TurnRecord) -> tuple[int, int] | None:
-    """The pixel size of the turn's (first) screenshot, which the tolerance is a share of;
-    None when its bytes were not stored."""
-    path = media.path(turn.images[0]) if turn.images else None
-    if path is None:
-        return None
-    with Image.open(Path(path)) as image:
-        return image.size
 
 
 def _disagreements(

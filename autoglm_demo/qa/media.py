@@ -22,7 +22,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autoglm_demo.qa.records import Blob, MediaKind, MediaRef
+from PIL import Image
+
+from autoglm_demo.qa.records import Blob, MediaKind, MediaRef, TurnRecord
 
 if TYPE_CHECKING:  # the store builds episodes with this module's checks: no import cycle
     from autoglm_demo.qa.store import QaStore
@@ -71,6 +73,17 @@ def reference_problem(sha256: object, name: object) -> str | None:
     return None
 
 
+def image_size(path: str | None) -> tuple[int, int] | None:
+    """An image's (width, height) in pixels; None when there is no readable image."""
+    if path is None:
+        return None
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError):
+        return None
+
+
 def _shown(value: object) -> str:
     """A value quoted for a message, cut short: the message must stay readable."""
     text = repr(value)
@@ -99,6 +112,14 @@ class MediaFolder:
 
     def paths(self, refs: Iterable[MediaRef]) -> list[str]:
         return [path for path in map(self.path, refs) if path]
+
+    def screenshot(self, turn: TurnRecord) -> str | None:
+        """A local file of the screen the turn's answer acts on (`TurnRecord.screenshot`)."""
+        return self.path(turn.screenshot)
+
+    def screen_size(self, turn: TurnRecord) -> tuple[int, int] | None:
+        """The pixel size of that screen, which a point's tolerance is a share of."""
+        return image_size(self.screenshot(turn))
 
     def _target(self, ref: MediaRef) -> Path | None:
         """Where the reference's file goes, if that is inside this folder. References from

@@ -174,6 +174,15 @@ class TurnRecord:
     replay_of: str | None = None  # the turn this one re-ran
     target: Target | None = None  # the right answer, as a tester marked it
 
+    @property
+    def screenshot(self) -> MediaRef | None:
+        """The screen the answer acts on, which it is scored, drawn and exported on: the
+        turn's last image. The official agent sends one screenshot per step, the screen as
+        it is now, after every earlier step; the model's coordinates are relative to it. A
+        turn of several images reads the same way, in order: the last is the screen now,
+        the ones before it are where the phone was earlier."""
+        return self.images[-1] if self.images else None
+
     def as_turn(self, images: list[str], audio: str | None) -> Turn:
         """The page's view of this turn, with media at the given local paths. A step not
         answered yet is a question waiting for its answer."""

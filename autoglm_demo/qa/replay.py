@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from autoglm_demo.answering import AnswerRequest, stream_answer
-from autoglm_demo.client import BackendClient
+from autoglm_demo.client import BackendClient, ChatOptions
 from autoglm_demo.conversation import Turn
 from autoglm_demo.phone_agent import UNKNOWN_APP
 from autoglm_demo.qa.media import MediaFolder
@@ -82,10 +82,12 @@ async def replay(
     target: AnswerRequest,
     media: MediaFolder,
     on_replayed: OnReplayed | None = None,
+    options: ChatOptions | None = None,
 ) -> AsyncIterator[Comparison]:
     """Ask `target`'s model every question of `original` again, yielding each comparison as
-    it is answered. Each question keeps its recorded system prompt and parameters.
-    `on_replayed` gets each finished turn, to record it."""
+    it is answered. Each question keeps its recorded system prompt, and its recorded
+    parameters unless `options` is given for all. `on_replayed` gets each finished turn,
+    to record it."""
     replayed: dict[str, Turn] = {}  # original turn id -> the same question, replayed
     for old in original.turns:
         # Stored media may have to be read from the database: not on the event loop.
@@ -95,7 +97,7 @@ async def replay(
         request = dataclasses.replace(
             target,
             system_prompt=old.system_prompt,
-            options=old.options.chat_options(),
+            options=options or old.options.chat_options(),
             agent=target.agent or original.is_episode,
         )
         if original.is_episode and not request.current_app:

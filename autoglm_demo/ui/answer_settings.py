@@ -89,6 +89,19 @@ class AnswerSettings:
             self.current_app,
         }
 
+    def sampling(self) -> set[gr.components.Component]:
+        """The controls of how the model answers, without what it is told (the prompt)."""
+        return {self.thinking, self.temperature, self.top_p, self.max_tokens}
+
+    def options(self, values: Values) -> ChatOptions:
+        """What the `sampling` controls ask for."""
+        return chat_options(
+            thinking=values[self.thinking],
+            temperature=values[self.temperature],
+            top_p=values[self.top_p],
+            max_tokens=values[self.max_tokens],
+        )
+
     def request(self, values: Values, model: str, served: ServedModels) -> AnswerRequest:
         """What the settings ask of `model`, with what the backend says about it."""
         return answer_request(
@@ -134,14 +147,23 @@ def answer_request(
 ) -> AnswerRequest:
     """The one place answer settings become a request: the page's controls and the public
     `chat` endpoint both come here."""
-    options = ChatOptions(
+    options = chat_options(
+        thinking=thinking, temperature=temperature, top_p=top_p, max_tokens=max_tokens
+    )
+    return served.answer_request(
+        model, system_prompt, options, agent=agent, current_app=current_app
+    )
+
+
+def chat_options(
+    *, thinking: bool, temperature: float, top_p: float, max_tokens: float
+) -> ChatOptions:
+    """The sampling settings as the client sends them (a slider's value may be a float)."""
+    return ChatOptions(
         temperature=temperature,
         top_p=top_p,
         max_tokens=int(max_tokens),
         enable_thinking=thinking,
-    )
-    return served.answer_request(
-        model, system_prompt, options, agent=agent, current_app=current_app
     )
 
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from PIL import Image
-
 from autoglm_demo.actions import Point
+from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.records import RecordStatus, TurnRecord
 from autoglm_demo.scoring import (
     TEXT_ACTIONS,
@@ -157,21 +156,9 @@ def missing(draft: Draft, text: str | None) -> list[str]:
     return []
 
 
-def screen_size(path: str | None) -> tuple[int, int] | None:
-    """A screenshot's (width, height) in pixels, which a point's tolerance is measured on;
-    None when there is no readable image."""
-    if path is None:
-        return None
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, ValueError):
-        return None
-
-
-def score_recorded(record: TurnRecord, screenshot: str | None, tolerance: float) -> Score | None:
-    """A recorded answer scored against its turn's mark; None for a turn not marked, or an
-    episode's step that no model has answered yet."""
+def score_recorded(record: TurnRecord, media: MediaFolder, tolerance: float) -> Score | None:
+    """A recorded answer scored against its turn's mark, on the screen `qa.evaluate` scores
+    it on too; None for a turn not marked, or an episode's step no model has answered yet."""
     if record.target is None or record.status is RecordStatus.PENDING:
         return None
-    return score_answer(record.answer, record.target, screen_size(screenshot), tolerance)
+    return score_answer(record.answer, record.target, media.screen_size(record), tolerance)

@@ -96,7 +96,7 @@ def build_page(
             with gr.Tab(label("tab_compare"), id="compare"):
                 compare.build(chat.inputs.settings)
             with gr.Tab(label("tab_qa"), id="qa") as qa_tab:
-                build_qa_tab(qa_page, qa_tab, served, chat.models.precision)
+                build_qa_tab(qa_page, qa_tab, served, chat.models.precision, chat.inputs.settings)
         for listing in chat.list_models(demo):
             listing.then(compare.show_choices, [served], compare.choice_outputs)
         api.build()

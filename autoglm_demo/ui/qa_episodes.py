@@ -19,12 +19,13 @@ from typing import Any
 
 import gradio as gr
 
-from autoglm_demo.client import BackendClient
+from autoglm_demo.client import BackendClient, ChatOptions
 from autoglm_demo.qa.evaluate import Evaluation, Progress, TurnScore, evaluate
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.qa.records import SessionRecord, TurnRecord
 from autoglm_demo.qa.store import QaStoreError
+from autoglm_demo.ui.answer_settings import AnswerSettings, Values
 from autoglm_demo.ui.i18n import label, request_locale, text
 from autoglm_demo.ui.qa_accuracy import with_progress
 from autoglm_demo.ui.qa_marks import drawn_turn
@@ -86,10 +87,13 @@ class EpisodePanel:
         session_id: str | None,
         variant: str | None,
         tolerance: float,
+        options: ChatOptions,
         request: gr.Request,
     ) -> AsyncIterator[tuple[Any, ...]]:
         """Ask `variant` the opened episode step by step, showing each step as it is scored,
-        then the whole strip with each step's reasoning."""
+        then the whole strip with each step's reasoning. Every step is asked with `options`,
+        the answer settings the tester chose (the Chat tab's): as the chat would ask, so a
+        tester whose model has a small context can shorten the answers to fit it."""
         locale = request_locale(request)
         episode = await self._episode(session_id, locale)
         if episode is None:
@@ -108,6 +112,7 @@ class EpisodePanel:
                 tolerance,
                 on_step,
                 recorder=self.recorder,
+                options=options,
             )
         )
         async for step in run:
@@ -233,10 +238,15 @@ def steps_html(
 
 
 def build_episode_panel(
-    panel: EpisodePanel, opened: gr.State, variant: gr.Dropdown, tolerance: gr.Slider
+    panel: EpisodePanel,
+    opened: gr.State,
+    variant: gr.Dropdown,
+    tolerance: gr.Slider,
+    answer: AnswerSettings,
 ) -> tuple[gr.events.Dependency, gr.events.Dependency]:
     """The episode controls; returns the creation (after which the tab opens the new
-    episode) and the dry run (whose replay is a new session)."""
+    episode) and the dry run (whose replay is a new session), which asks with `answer`'s
+    settings."""
     gr.Markdown("### " + label("ep_title"))
     gr.Markdown(label("ep_intro"))
     with gr.Row():
@@ -268,6 +278,14 @@ def build_episode_panel(
     steps = gr.HTML(elem_id="ep-steps-box")
     created = create.click(panel.create, [task, screens], [opened, screens, status])
     name.click(panel.name_episode, [opened, task], None)
-    running = run.click(panel.dry_run, [opened, variant, tolerance], [status, strip, steps])
+
+    async def dry_run(values: Values, request: gr.Request) -> AsyncIterator[tuple[Any, ...]]:
+        episode, chosen = values[opened], values[variant]
+        options = answer.options(values)
+        async for shown in panel.dry_run(episode, chosen, values[tolerance], options, request):
+            yield shown
+
+    inputs = {opened, variant, tolerance} | answer.sampling()
+    running = run.click(dry_run, inputs, [status, strip, steps])
     stop.click(None, None, None, cancels=[running])
     return created, running

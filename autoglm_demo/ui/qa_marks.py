@@ -29,7 +29,6 @@ from autoglm_demo.ui.marking import (
     draft_of,
     missing,
     score_recorded,
-    screen_size,
     to_relative,
 )
 from autoglm_demo.ui.overlay import save_overlay
@@ -71,7 +70,7 @@ class MarkPanel:
             text_value or "",
             draft,
             self._hint(draft, text_value, record.target is not None, locale)
-            if self._screenshot(record)
+            if self.media.screenshot(record)
             else text("mark_no_screenshot", locale),
             self._score(record, tolerance, locale),
         )
@@ -103,7 +102,7 @@ class MarkPanel:
         """A click on the screenshot: one more corner or point of the mark."""
         locale = request_locale(request)
         record = self._record(session_id, turn_id)
-        size = screen_size(self._screenshot(record)) if record else None
+        size = self.media.screen_size(record) if record else None
         if record is None or size is None:
             gr.Warning(text("mark_no_screenshot", locale))
             return gr.skip(), gr.skip(), gr.skip()
@@ -167,9 +166,6 @@ class MarkPanel:
         turns = self.store.session(session_id).turns
         return next((record for record in turns if record.id == turn_id), None)
 
-    def _screenshot(self, record: TurnRecord) -> str | None:
-        return screenshot_of(self.media, record)
-
     def _drawn(self, record: TurnRecord, target: Target | None) -> str | None:
         return drawn_turn(self.media, record, record.answer, target, self.folder)
 
@@ -178,7 +174,7 @@ class MarkPanel:
             return f"<p><i>{html.escape(text('mark_pending', locale))}</i></p>" + legend_html(
                 locale
             )
-        score = score_recorded(record, self._screenshot(record), tolerance or DEFAULT_TOLERANCE)
+        score = score_recorded(record, self.media, tolerance or DEFAULT_TOLERANCE)
         return score_html(score, locale) + legend_html(locale)
 
     @staticmethod
@@ -191,18 +187,13 @@ class MarkPanel:
         return ": ".join(text(key, locale) for key in needs)
 
 
-def screenshot_of(media: MediaFolder, record: TurnRecord) -> str | None:
-    """The screenshot a turn's answer refers to: its last one, as the agent sends it."""
-    return media.path(record.images[-1]) if record.images else None
-
-
 def drawn_turn(
     media: MediaFolder, record: TurnRecord, answer: str, target: Target | None, folder: Path
 ) -> str | None:
     """The turn's screenshot with `answer`'s action and `target` drawn on it, or None when
     its screenshot was not stored. Named by what is drawn, so that drawing the same again
     (clicking back and forth, a strip shown twice) reuses the file made before."""
-    screenshot = screenshot_of(media, record)
+    screenshot = media.screenshot(record)
     if screenshot is None:
         return None
     verdict = check_answer(answer)

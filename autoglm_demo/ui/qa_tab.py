@@ -35,6 +35,7 @@ from autoglm_demo.qa.records import (
 from autoglm_demo.qa.replay import pair, replay
 from autoglm_demo.qa.store import QaStoreError, SessionNotFound
 from autoglm_demo.scoring import DEFAULT_TOLERANCE
+from autoglm_demo.ui.answer_settings import AnswerSettings
 from autoglm_demo.ui.i18n import label, request_locale, text
 from autoglm_demo.ui.models import ServedModels
 from autoglm_demo.ui.qa_accuracy import AccuracyPanel, build_accuracy_panel
@@ -268,8 +269,11 @@ def _answered_by(session: SessionRecord) -> str:
     return ", ".join(variants)
 
 
-def build_qa_tab(qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Radio) -> None:
-    """The QA tab's contents; call inside `tab`."""
+def build_qa_tab(
+    qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Radio, answer: AnswerSettings
+) -> None:
+    """The QA tab's contents; call inside `tab`. An episode's dry run asks with `answer`,
+    the Chat tab's answer settings."""
     gr.Markdown(label("qa_intro"))
     with gr.Row():
         since = gr.DateTime(
@@ -333,7 +337,7 @@ def build_qa_tab(qa: QaPage, tab: gr.Tab, served: gr.State, current_model: gr.Ra
     comparison = gr.HTML(elem_id="qa-comparison")
     acc_sessions, acc_variants, measuring = build_accuracy_panel(qa.accuracy, served, tolerance)
     acc_pickers = [acc_sessions, acc_variants]
-    creating, dry_running = build_episode_panel(qa.episodes, opened, target, tolerance)
+    creating, dry_running = build_episode_panel(qa.episodes, opened, target, tolerance, answer)
     upload = gr.File(
         label=label("qa_import"),
         file_types=[".jsonl", ".zip"],

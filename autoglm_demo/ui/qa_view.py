@@ -10,12 +10,12 @@ from autoglm_demo.conversation import Turn, TurnStatus
 from autoglm_demo.qa.media import MediaFolder
 from autoglm_demo.qa.records import Feedback, Rating, SessionRecord, SessionSummary, TurnRecord
 from autoglm_demo.qa.replay import Comparison, TextDiff
-from autoglm_demo.scoring import Score
+from autoglm_demo.scoring import Miss, Score
 from autoglm_demo.ui.i18n import DEFAULT_LOCALE, text
 from autoglm_demo.ui.marking import score_recorded
 from autoglm_demo.ui.metrics import footer
 from autoglm_demo.ui.overlay import MARK_COLOUR, TARGET_COLOUR
-from autoglm_demo.ui.view import ChatbotMessage, render
+from autoglm_demo.ui.view import ChatbotMessage, problem_text, render
 
 _DIFF_STYLE = {
     "delete": "background:#fdd;color:#900;text-decoration:line-through",
@@ -33,6 +33,18 @@ _COLUMNS = (
     "qa_col_replay_of",
     "qa_col_id",
 )
+
+# The text of each reason a turn can miss for; its facts fill the text's fields.
+_MISS_REASONS = {
+    Miss.NO_ACTION: "miss_no_action",
+    Miss.WRONG_ACTION: "miss_wrong_action",
+    Miss.WRONG_TEXT: "miss_wrong_text",
+    Miss.NO_START: "miss_no_start",
+    Miss.NO_END: "miss_no_end",
+    Miss.START_OFF: "miss_start_off",
+    Miss.END_OFF: "miss_end_off",
+    Miss.FAILED: "miss_failed",
+}
 
 
 def session_table(summaries: list[SessionSummary], locale: str) -> dict[str, Any]:
@@ -72,12 +84,14 @@ def transcript(
     messages: list[ChatbotMessage] = []
     for record in session.turns:
         messages.extend(render([_as_shown(record, media, locale)], locale))
-        screenshot = media.path(record.images[-1]) if record.images else None
-        score = score_recorded(record, screenshot, tolerance)
+        score = score_recorded(record, media, tolerance)
         if score is not None:
             messages.append(
-                {"role": "assistant", "content": score_text(score, locale),
-                 "metadata": {"title": text("mark_scored", locale)}}
+                {
+                    "role": "assistant",
+                    "content": score_text(score, locale),
+                    "metadata": {"title": text("mark_scored", locale)},
+                }
             )
         if record.feedback:
             messages.append(_feedback(record.feedback, locale))
@@ -85,10 +99,15 @@ def transcript(
 
 
 def score_text(score: Score, locale: str) -> str:
-    """✓, or ✗ with the reason it missed."""
-    if score.hit:
+    """✓, or ✗ with the reason it missed, in the page's language."""
+    if score.miss is None:
         return f"✓ {text('mark_hit', locale)}"
-    return f"✗ {text('mark_miss', locale)}: {score.reason}"
+    if score.problem:  # a malformed action: say how it breaks the grammar
+        problem = problem_text(score.problem, score.facts, locale)
+        reason = text("miss_malformed", locale).format(problem=problem)
+    else:
+        reason = text(_MISS_REASONS[score.miss], locale).format_map(score.facts)
+    return f"✗ {text('mark_miss', locale)}: {reason}"
 
 
 def score_html(score: Score | None, locale: str) -> str:

@@ -3,9 +3,10 @@ render the same messages, so streaming just re-renders after every event."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from autoglm_demo.actions import check_answer
+from autoglm_demo.actions import Problem, check_answer
 from autoglm_demo.conversation import Turn, TurnStatus
 from autoglm_demo.ui.i18n import DEFAULT_LOCALE, text
 from autoglm_demo.ui.metrics import footer
@@ -76,7 +77,28 @@ def action_badge(answer: str, locale: str) -> str:
         return "✅ " + text("valid_action", locale)
     if verdict.kind == "not_action":
         return "▫️ " + text("not_action", locale)
-    return f"⚠️ {text('malformed_action', locale)}: {verdict.reason}"
+    problem = problem_text(verdict.problem, verdict.facts, locale) if verdict.problem else ""
+    return f"⚠️ {text('malformed_action', locale)}: {problem}"
+
+
+# The text of each way an answer can break the grammar; its facts fill the text's fields.
+_PROBLEM_TEXTS = {
+    Problem.TEXT_BEFORE: "problem_text_before",
+    Problem.NOT_CLOSED: "problem_not_closed",
+    Problem.TEXT_AFTER: "problem_text_after",
+    Problem.NO_MESSAGE: "problem_no_message",
+    Problem.NO_ACTION_NAME: "problem_no_action_name",
+    Problem.UNKNOWN_ACTION: "problem_unknown_action",
+    Problem.MISSING_ARGUMENT: "problem_missing_argument",
+    Problem.NOT_A_POINT: "problem_not_a_point",
+    Problem.OUT_OF_RANGE: "problem_out_of_range",
+    Problem.DOES_NOT_FIT: "problem_does_not_fit",
+}
+
+
+def problem_text(problem: Problem, facts: Mapping[str, str], locale: str) -> str:
+    """How an answer breaks the action grammar, in the page's language."""
+    return text(_PROBLEM_TEXTS[problem], locale).format_map(facts)
 
 
 def _reasoning(turn: Turn, locale: str) -> ChatbotMessage:
