@@ -1,15 +1,18 @@
 """An API call's files are deleted once it ends; a tab's files and the page's stay.
 
 A real page on loopback serves the tagged model (it thinks, then taps) with --mcp; calls
-come through gradio_client and the queue spoken by hand, a tab through the browser's
+come through gradio_client, MCP and the queue spoken by hand, a tab through the browser's
 protocol. Each screenshot is new to the server (a colour and size of its own), so its
 path and bytes can be looked for in the upload folder afterwards.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import io
 import random
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +24,8 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from gradio_client.utils import Status
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 from PIL import Image
 
 from autoglm_demo.ui import call_files
@@ -243,3 +248,30 @@ def test_a_tabs_upload_and_the_pages_example_stay(page: str, tmp_path: Path) -> 
             time.sleep(0.2)
         assert not tabs.exists()  # the tab's own rule still deletes it when it closes
         assert example.exists()
+
+
+# MCP.
+
+
+def test_an_mcp_data_uri_is_deleted_after_the_call(page: str) -> None:
+    """Gradio's MCP server would write it into the machine-wide temp folder for good."""
+    content, size, colour = new_screenshot()
+    before = upload_folder_files()
+    uri = "data:image/png;base64," + base64.b64encode(content).decode()
+    result = asyncio.run(mcp_call(page, {"message": "Where?", "images": [uri]}))
+    assert not result.isError, result.content
+    assert any(part.type == "image" for part in result.content)  # the overlay, inline
+    overlay = next(part for part in result.content if part.type == "image")
+    with Image.open(io.BytesIO(base64.b64decode(overlay.data))) as drawn:
+        assert drawn.size == size
+    assert upload_folder_files() == before
+    assert not list(private_upload_dir().glob("mcp-call-*"))
+    assert not copies_of(content, private_upload_dir())
+    assert not copies_of(content, Path(tempfile.gettempdir()) / "gradio")
+
+
+async def mcp_call(url: str, arguments: dict[str, Any]) -> Any:
+    async with streamable_http_client(url + "/gradio_api/mcp/") as streams:
+        async with ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            return await session.call_tool("chat", arguments)
