@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,18 @@ LOGIN = ("demo", "pass:word")
 STOP_SOON = {"timeout_graceful_shutdown": SHUTDOWN_GRACE_S}
 
 
+@contextmanager
+def tagged_page(model: Path, cache_dir: Path) -> Iterator[str]:
+    """A page serving `model` (the tagged one) with --mcp, on loopback."""
+    port = free_port()
+    settings = page_settings(model, port, cache_dir=cache_dir, mcp=True)
+    with serve_app(build_page_app(settings), port=port, **STOP_SOON) as base:
+        yield base
+
+
 @pytest.fixture(scope="module")
 def page(tagged_model_dir: Path, offline_cache_dir: Path) -> Iterator[str]:
-    port = free_port()
-    settings = page_settings(tagged_model_dir, port, cache_dir=offline_cache_dir, mcp=True)
-    with serve_app(build_page_app(settings), port=port, **STOP_SOON) as base:
+    with tagged_page(tagged_model_dir, offline_cache_dir) as base:
         yield base
 
 

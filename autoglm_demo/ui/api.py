@@ -6,8 +6,9 @@ streams (gradio_client's `submit()` sees the answer grow). Every other event of 
 is private, by default: `keep_only_public` runs once the page is built, so an event added
 anywhere later is private unless it is registered here.
 
-Files come as uploads. An image may also be an http(s) URL, which is passed on for the
-backend to fetch under its own rules (--image-url-hosts); the page never fetches it.
+Files come as uploads, deleted once the call has ended (`CallFiles`). An image may also
+be an http(s) URL, which is passed on for the backend to fetch under its own rules
+(--image-url-hosts); the page never fetches it.
 With --api-key, both endpoints want the key (`Authorization: Bearer KEY`) on every call,
 however it is made; the page login, when set, is Gradio's.
 """
@@ -21,18 +22,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
+from gradio.blocks import BlockFunction
 from gradio.data_classes import FileData
-from gradio.utils import get_function_description
+from gradio.utils import NamedString, get_function_description
 from gradio_client.utils import is_http_url_like
 
 from autoglm_demo import phone_agent
 from autoglm_demo.access import KEY_REFUSED, bearer_matches
 from autoglm_demo.actions import check_answer
-from autoglm_demo.answering import stream_answer
+from autoglm_demo.answering import AnswerRequest, stream_answer
 from autoglm_demo.client import BackendClient, ChatOptions, TranscriptionFailed
 from autoglm_demo.conversation import Turn, TurnStatus
 from autoglm_demo.ui import handlers
 from autoglm_demo.ui.answer_settings import answer_request
+from autoglm_demo.ui.call_files import CallFiles
 from autoglm_demo.ui.models import UnknownModel
 from autoglm_demo.ui.overlay import overlay_hook
 from autoglm_demo.ui.voice import VoiceInput
@@ -91,6 +94,8 @@ def api_files(label: str, *, file_count: str, urls: bool = False) -> gr.File:
         return await move_to_cache(url_or_file_path)
 
     files.async_move_resource_to_block_cache = keep_urls  # type: ignore[method-assign]
+    # Gradio's own also leaves an empty temporary file in the upload folder for each file.
+    files._process_single_file = lambda file: NamedString(file.path)  # type: ignore[method-assign]
     return files
 
 
@@ -103,6 +108,11 @@ def public(fn: F) -> F:
     return fn
 
 
+def is_public(block_fn: BlockFunction) -> bool:
+    """Whether the event runs a `@public` endpoint: an API call."""
+    return getattr(block_fn.fn, _PUBLIC_MARK, False)
+
+
 class PublicApi:
     """The two public endpoints, bound to the page's backend client."""
 
@@ -113,12 +123,14 @@ class PublicApi:
         voice: VoiceInput,
         overlay_dir: Path,
         api_key: str | None,
+        files: CallFiles,
     ) -> None:
         self.client = client
         self.primary_model = primary_model
         self.voice_input = voice
         self.overlay = overlay_hook(overlay_dir)
         self.api_key = api_key
+        self.files = files
 
     def build(self) -> None:
         """The endpoints and their (hidden) components; call inside the page's Blocks."""
@@ -193,12 +205,36 @@ class PublicApi:
             overlay: the screenshot with the action drawn on it
             metrics: model, precision, time to first token, tokens per second, token counts
         """
-        self._check_key(request)
-        turns = history_turns(history)
-        question = Turn(text=message or "", images=list(images or []), audio=audio)
-        if not question.text.strip() and not question.images and not question.audio:
-            raise gr.Error("Send a message, an image or audio.")
-        turns.append(question)
+        question: Turn | None = None
+        try:
+            self._check_key(request)
+            turns = history_turns(history)
+            question = Turn(text=message or "", images=list(images or []), audio=audio)
+            if not question.text.strip() and not question.images and not question.audio:
+                raise gr.Error("Send a message, an image or audio.")
+            turns.append(question)
+            asked = await self._request(
+                model,
+                thinking=thinking,
+                temperature=temperature,
+                top_p=top_p,
+                max_tokens=max_tokens,
+                system_prompt=system_prompt,
+                agent=agent,
+                current_app=current_app,
+            )
+            async for current in stream_answer(self.client, turns, asked, overlay=self.overlay):
+                yield reply(current[-1])
+            if question.status is TurnStatus.FAILED:
+                raise gr.Error(question.error or "The answer failed.")
+        finally:
+            self.files.let_go(images, audio)
+            self.files.expire(question.overlay if question else None)
+
+    async def _request(
+        self, model: str, *, system_prompt: str, agent: bool, **settings: Any
+    ) -> AnswerRequest:
+        """The answer's request: the model named (or the page's), the preset agent prompt."""
         served, problem = await handlers.fetch_models(self.client)
         if problem:
             raise gr.Error(f"The backend's models could not be listed: {problem}")
@@ -208,21 +244,9 @@ class PublicApi:
             raise gr.Error(str(error)) from None
         if agent and not system_prompt.strip():
             system_prompt = phone_agent.preset_prompt(AGENT_PRESET_LANGUAGE)
-        asked = answer_request(
-            served,
-            model_id,
-            thinking=thinking,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            system_prompt=system_prompt,
-            agent=agent,
-            current_app=current_app,
+        return answer_request(
+            served, model_id, system_prompt=system_prompt, agent=agent, **settings
         )
-        async for current in stream_answer(self.client, turns, asked, overlay=self.overlay):
-            yield reply(current[-1])
-        if question.status is TurnStatus.FAILED:
-            raise gr.Error(question.error or "The answer failed.")
 
     @public
     async def transcribe(self, audio: str, request: gr.Request | None = None) -> str:
@@ -234,13 +258,15 @@ class PublicApi:
         Returns:
             The text heard.
         """
-        self._check_key(request)
-        if not audio:
-            raise gr.Error("Send an audio file.")
         try:
+            self._check_key(request)
+            if not audio:
+                raise gr.Error("Send an audio file.")
             return await self.voice_input.transcribe(Path(audio))
         except TranscriptionFailed as error:
             raise gr.Error(error.message) from None
+        finally:
+            self.files.let_go(None, audio)
 
     def _check_key(self, request: gr.Request | None) -> None:
         """With --api-key, every call shows it, whichever route it came by."""
@@ -312,5 +338,5 @@ def keep_only_public(demo: gr.Blocks) -> None:
     """Make every event of `demo` private but those of `@public` functions: the page's UI
     events are not an API, whoever added them and however they were declared."""
     for block_fn in demo.fns.values():
-        if not getattr(block_fn.fn, _PUBLIC_MARK, False):
+        if not is_public(block_fn):
             block_fn.api_visibility = "private"

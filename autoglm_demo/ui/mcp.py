@@ -6,26 +6,41 @@ caller chooses; here the address is the page's loopback one. The client logs in 
 page login and shows the API key, when they are set, as any API client must: the page's
 API does not trust its own MCP server more than anyone else.
 
-Two of its steps miss endpoints with lists of files or several outputs, such as `chat`:
+Three of its steps miss what the page needs: endpoints with lists of files or several
+outputs, such as `chat`, and a private upload folder:
 - it turns the strings an MCP client sends for files (URLs, data: URIs) into files at the
   positions its schema names; for a list of files that position is the schema's `items`,
   which it never finds in the call's list. Here `items` stands for every element;
+- it writes a data: URI into the machine-wide temp folder (its folder is fixed when gradio
+  is imported, before the page picks its upload folder), and never deletes it. Here it is
+  written into a folder of the tool call's own, inside the upload folder, deleted when the
+  tool call ends; the copy its loopback client uploads goes as any call's (`CallFiles`);
 - without a progress token, it sends a call's outputs as one text, the repr of their
   tuple. Here each output is its own content, as with one (the overlay as an image).
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from anyio.to_thread import run_sync
-from gradio_client import Client
+from gradio import processing_utils
+from gradio_client import Client, handle_file
+from mcp import types
 
 from autoglm_demo.access import Login
+from autoglm_demo.ui.uploads import private_upload_dir
 
 Position = list[str | int]
+
+# The folder of the tool call being prepared, for the data: URIs it brings.
+_CALL_FOLDER: ContextVar[Path] = ContextVar("mcp_call_folder")
 
 
 def call_tools_on_loopback(
@@ -56,7 +71,8 @@ def call_tools_on_loopback(
     convert = server.convert_strings_to_filedata
 
     def convert_lists_too(value: Any, positions: list[Position]) -> Any:
-        return convert(value, [found for at in positions for found in _positions(value, at)])
+        found = [found for at in positions for found in _positions(value, at)]
+        return convert(_data_uris_saved(value, found, _CALL_FOLDER.get()), found)
 
     async def every_output(job: Any) -> list[Any]:
         result = await run_sync(job.result)
@@ -66,6 +82,37 @@ def call_tools_on_loopback(
     server._get_or_create_client = loopback_client
     server.convert_strings_to_filedata = convert_lists_too
     server._execute_tool_without_progress = every_output
+    _give_each_call_a_folder(server.mcp_server)
+
+
+def _give_each_call_a_folder(mcp_server: Any) -> None:
+    """Run each tool call with a folder of its own in the upload folder, deleted after it."""
+    handlers = mcp_server.request_handlers
+    call_tool = handlers[types.CallToolRequest]
+
+    async def call_in_folder(request: types.CallToolRequest) -> Any:
+        folder = Path(tempfile.mkdtemp(prefix="mcp-call-", dir=private_upload_dir()))
+        token = _CALL_FOLDER.set(folder)
+        try:
+            return await call_tool(request)
+        finally:
+            _CALL_FOLDER.reset(token)
+            shutil.rmtree(folder, ignore_errors=True)
+
+    handlers[types.CallToolRequest] = call_in_folder
+
+
+def _data_uris_saved(
+    value: Any, positions: list[Position], folder: Path, at: tuple[str | int, ...] = ()
+) -> Any:
+    """`value`, with each data: URI at one of `positions` saved in `folder`, as a file."""
+    if isinstance(value, dict):
+        return {k: _data_uris_saved(v, positions, folder, (*at, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_data_uris_saved(v, positions, folder, (*at, i)) for i, v in enumerate(value)]
+    if isinstance(value, str) and value.startswith("data:") and list(at) in positions:
+        return handle_file(processing_utils.save_base64_to_cache(value, str(folder)))
+    return value
 
 
 def _positions(value: Any, position: Position) -> Iterator[Position]:

@@ -11,10 +11,12 @@ import autoglm_demo
 from autoglm_demo.client import BackendClient
 from autoglm_demo.qa.recorder import Recorder
 from autoglm_demo.settings import Settings
-from autoglm_demo.ui.api import PublicApi, keep_only_public
+from autoglm_demo.ui.api import PublicApi, is_public, keep_only_public
+from autoglm_demo.ui.call_files import CallFiles
 from autoglm_demo.ui.chat_tab import ChatTab
 from autoglm_demo.ui.compare_tab import CompareTab
 from autoglm_demo.ui.event_stream import event_stream_middleware
+from autoglm_demo.ui.file_holds import HOLDS
 from autoglm_demo.ui.i18n import I18N, label
 from autoglm_demo.ui.mcp import call_tools_on_loopback
 from autoglm_demo.ui.models import ServedModels
@@ -47,7 +49,8 @@ def mount_page(
     checks on: uploads in, nothing else out. `page_url`: where this process serves the
     page on loopback, for the MCP server's own calls (--mcp)."""
     private_upload_dir()  # before the page is built: Gradio reads it then
-    demo = build_page(client, settings, voice, recorder)
+    call_files = CallFiles()
+    demo = build_page(client, settings, voice, recorder, call_files)
     end_sessions_when_closed(demo)
     # Default-deny, once every event exists: only `@public` endpoints are an API.
     keep_only_public(demo)
@@ -72,12 +75,19 @@ def mount_page(
         app_kwargs={"middleware": [event_stream_middleware(demo)]},
     )
     check_file_access(demo)
+    # Built: the files in the upload folder now (cached examples) are the page's own.
+    HOLDS.watch_page(demo, private_upload_dir())
+    call_files.watch(demo, is_public)
     if settings.mcp:
         call_tools_on_loopback(demo, page_url, login, settings.api_key)
 
 
 def build_page(
-    client: BackendClient, settings: Settings, voice: VoiceInput, recorder: Recorder
+    client: BackendClient,
+    settings: Settings,
+    voice: VoiceInput,
+    recorder: Recorder,
+    call_files: CallFiles,
 ) -> gr.Blocks:
     # Overlays go to the upload folder, which Gradio serves files from without extra setup.
     overlay_dir = private_upload_dir() / "overlays"
@@ -85,7 +95,11 @@ def build_page(
     chat = ChatTab(client, settings.primary_model_name, voice, recorder, overlay_dir, export_dir)
     compare = CompareTab(client, overlay_dir)
     qa_page = QaPage(recorder, client, private_upload_dir())
-    api = PublicApi(client, settings.primary_model_name, voice, overlay_dir, settings.api_key)
+    # An API call's overlay has a folder and a lifetime of its own (`call_files`).
+    api_overlay_dir = private_upload_dir() / "api-overlays"
+    api = PublicApi(
+        client, settings.primary_model_name, voice, api_overlay_dir, settings.api_key, call_files
+    )
     with gr.Blocks(title="AutoGLM-Phone-9B demo") as demo:
         served = gr.State(ServedModels())
         gr.Markdown("# " + label("title"), elem_id="title")

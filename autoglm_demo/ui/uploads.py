@@ -3,7 +3,8 @@
 Uploads (screenshots, recordings) and the action overlays drawn from them go to one
 private folder per process (mode 0700, from mkdtemp), not the machine-wide temp folder,
 and each session's files are deleted when the session ends: a QA tester's screenshots
-should not outlive their browser tab on a shared demo server.
+should not outlive their browser tab on a shared demo server. An API call's files go when
+the call ends (`call_files`); a file that something else still holds stays (`file_holds`).
 
 Gradio reads a file named by the browser only if it lies in that folder, and serves files
 only from it (and folders the page allows), once the page is marked launched: see
@@ -23,6 +24,7 @@ from pathlib import Path
 import gradio as gr
 
 from autoglm_demo.conversation import Turn
+from autoglm_demo.ui.file_holds import HOLDS, inside
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +55,13 @@ def session_files(turns: Iterable[Turn]) -> list[Path]:
 def forget_session(turns: list[Turn]) -> None:
     """Gradio's delete callback for the conversation state: remove the session's files.
 
-    Only files inside the private folder are touched, so shipped example images (which
-    Gradio may serve from elsewhere) are never deleted.
+    Only files inside the private folder are touched, and only those nothing else holds
+    (`file_holds`): the page's cached examples, another tab's or an API call's upload of
+    the same file stay.
     """
-    root = private_upload_dir().resolve()
-    for path in session_files(turns):
-        resolved = path.resolve()
-        if resolved.is_relative_to(root) and resolved.is_file():
-            resolved.unlink(missing_ok=True)
-    log.debug("Removed the files of a closed session (%d turns)", len(turns))
+    root = private_upload_dir()
+    HOLDS.let_go(inside(session_files(turns), root), root, leaving=turns)
+    log.debug("Let go of the files of a closed session (%d turns)", len(turns))
 
 
 def check_file_access(demo: gr.Blocks) -> None:
