@@ -21,6 +21,7 @@ from autoglm_demo.ui.i18n import I18N, label
 from autoglm_demo.ui.mcp import call_tools_on_loopback
 from autoglm_demo.ui.models import ServedModels
 from autoglm_demo.ui.qa_tab import QaPage, build_qa_tab
+from autoglm_demo.ui.upload_sweep import sweeping
 from autoglm_demo.ui.uploads import (
     check_file_access,
     end_sessions_when_closed,
@@ -72,7 +73,7 @@ def mount_page(
             Path(autoglm_demo.__file__).parent, Path.cwd(), settings.cache_dir
         ),
         mcp_server=settings.mcp,
-        app_kwargs={"middleware": [event_stream_middleware(demo)]},
+        app_kwargs={"middleware": [event_stream_middleware(demo)], "lifespan": sweeping},
     )
     check_file_access(demo)
     # Built: the files in the upload folder now (cached examples) are the page's own.
