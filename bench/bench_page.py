@@ -21,7 +21,7 @@ Every page turn is also cut into stages, all on one clock (the epoch, on one mac
 The final answer must equal a non-streamed greedy answer, and every intermediate text must
 be a prefix of it: no token dropped or reordered on the way.
 
-    python -m bench.bench_page [--repeats 7] [--remote] [--no-peer]
+    python -m bench.bench_page [--repeats 7] [--remote] [--no-peer] [--pause S]
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import CDPSession, Page, Route, async_playwright
+from playwright.async_api import CDPSession, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
+from autoglm_demo.ui.event_stream import LINGER_S
 from bench.common import (
     DEFAULT_CACHE_DIR,
     LOOPBACK,
@@ -69,8 +70,17 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
+    # Nothing may leave the machine (web fonts and the like): every request but those to
+    # loopback, which Chromium never proxies, goes to a proxy port where nothing listens.
+    # Blocked in the browser's network stack rather than by Playwright's request
+    # interception, which holds every request for a round trip through this process: 15-20
+    # ms added to each queue/join, measured, that no user of the page pays.
+    f"--proxy-server={LOOPBACK}:9",
 ]
 TIMEOUT_MS = 120_000
+# A user types the next question: by then the page has closed its event stream, and the
+# turn's join opens a new one, as every turn of the bare peer does.
+TYPING_PAUSE_S = LINGER_S + 0.5
 ANSWER = '#chatbot [data-testid="bot"] .message-content'
 PEER_ENDED = "stream ended"  # the bare peer page's last bubble, once its stream is over
 
@@ -157,6 +167,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--no-peer", action="store_true", help="leave out the bare Gradio page (bench.bare_page)"
     )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=TYPING_PAUSE_S,
+        help="seconds between a page's last event and the next Enter (default: as a user who "
+        "types, past the time the page holds its event stream open; 0: sent at once)",
+    )
     return parser.parse_args()
 
 
@@ -219,8 +236,10 @@ class QueueFrames:
     chunk that completed it, found by byte offset.
     """
 
-    def __init__(self, cdp: CDPSession) -> None:
+    def __init__(self, cdp: CDPSession, blocked: list[str]) -> None:
         self.cdp = cdp
+        self.blocked = blocked  # requests that tried to leave the machine (all fail)
+        self.since = 0.0  # frames before this (epoch seconds) belong to earlier turns
         self.offset = 0.0  # epoch seconds minus CDP's monotonic seconds
         self.join_sent: list[float] = []
         self.join_done: list[float] = []
@@ -239,7 +258,9 @@ class QueueFrames:
     def _request(self, event: dict[str, Any]) -> None:
         self.offset = event["wallTime"] - event["timestamp"]
         url, at = event["request"]["url"], event["timestamp"] + self.offset
-        if url.split("?")[0].endswith("/queue/join"):
+        if url.startswith(("http", "ws")) and not url.startswith(f"http://{LOOPBACK}:"):
+            self.blocked.append(url)
+        elif url.split("?")[0].endswith("/queue/join"):
             self.join_sent.append(at)
             self._join_requests.add(event["requestId"])
         elif "/queue/data" in url:
@@ -270,7 +291,8 @@ class QueueFrames:
                 self._bodies[request_id] += base64.b64decode(event["data"])
 
     def frames(self) -> list[tuple[float, str]]:
-        """Every queue/data frame received so far, with the time its last byte arrived."""
+        """Every queue/data frame received since the last `reset`, with the time its last
+        byte arrived."""
         frames = []
         for request_id, received in self._received.items():
             body = self._buffered.get(request_id, b"") + bytes(self._bodies[request_id])
@@ -281,15 +303,17 @@ class QueueFrames:
                 for at, length in received:
                     total += length
                     if total >= end:
-                        frames.append((at, frame.decode(errors="replace")))
+                        if at >= self.since:
+                            frames.append((at, frame.decode(errors="replace")))
                         break
         return sorted(frames)
 
     def reset(self) -> None:
+        """Start a new turn. A stream still open (the page holds its event stream open a
+        moment after each event) goes on being read: the next turn's frames may come on it."""
         for marks in (self.join_sent, self.join_done, self.data_opened):
             marks.clear()
-        for table in (self._received, self._bodies, self._buffered):
-            table.clear()
+        self.since = time.time()
 
 
 def first_answer_frame(frames: list[tuple[float, str]]) -> float | None:
@@ -309,17 +333,8 @@ async def open_page(
     """The page at `base`, watched; `max_tokens` None: a page without answer settings (the
     bare peer, which sends the benchmark's settings itself)."""
     context = await browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
-
-    async def loopback_only(route: Route) -> None:
-        if route.request.url.startswith(f"http://{LOOPBACK}:"):
-            await route.continue_()
-        else:  # web fonts and the like: nothing may leave the machine
-            blocked.append(route.request.url)
-            await route.abort()
-
-    await context.route("**/*", loopback_only)
     page = await context.new_page()
-    frames = QueueFrames(await context.new_cdp_session(page))
+    frames = QueueFrames(await context.new_cdp_session(page), blocked)
     await frames.start()
     await page.goto(base + "/")
     if max_tokens is None:
@@ -341,12 +356,19 @@ async def set_number(page: Page, field: Any, value: str) -> None:
 
 
 async def browser_turn(
-    page: Page, frames: QueueFrames, logs: StageLogs, *, ended: str = "first token"
+    page: Page,
+    frames: QueueFrames,
+    logs: StageLogs,
+    pause_s: float,
+    *,
+    ended: str = "first token",
 ) -> PageTurn:
-    """One turn sent with Enter; `ended` is the text the page shows once the stream is over
-    (the real page's metrics footer names the first token)."""
+    """One turn sent with Enter `pause_s` after the last one was cleared; `ended` is the text
+    the page shows once the stream is over (the real page's metrics footer names the first
+    token)."""
     await page.evaluate(RESET_JS)
     await page.locator("#message textarea").fill(PROMPT)
+    await asyncio.sleep(pause_s)
     frames.reset()
     await page.locator("#message textarea").press("Enter")
     await page.locator("#chatbot").get_by_text(ended).wait_for(timeout=TIMEOUT_MS)
@@ -420,11 +442,13 @@ async def run(
         page, frames = await open_page(browser, page_base, args.max_tokens, blocked)
         measure = {
             "http": lambda: http_turn(client, url, body, logs),
-            "page": lambda: browser_turn(page, frames, logs),
+            "page": lambda: browser_turn(page, frames, logs, args.pause),
         }
         if "peer" in bases:
             peer, peer_frames = await open_page(browser, bases["peer"], None, blocked)
-            measure["peer"] = lambda: browser_turn(peer, peer_frames, logs, ended=PEER_ENDED)
+            measure["peer"] = lambda: browser_turn(
+                peer, peer_frames, logs, args.pause, ended=PEER_ENDED
+            )
         for warm_up in measure.values():
             await warm_up()
         runs: dict[str, list[Any]] = {name: [] for name in measure}
