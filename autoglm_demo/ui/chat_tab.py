@@ -35,6 +35,7 @@ from autoglm_demo.ui.voice import VoiceInput
 from autoglm_demo.ui.widgets import message_box
 
 # A phone settings screen the project draws itself (tools/example_screenshot.py).
+QUESTION_GRACE_S = 0.1
 EXAMPLE_SCREENSHOT = Path(__file__).resolve().parent.parent / "assets" / "settings_screen.png"
 EXAMPLES: list[dict[str, Any]] = [
     {"text": "Open the Wi-Fi settings on this phone.", "files": [str(EXAMPLE_SCREENSHOT)]},
@@ -310,10 +311,24 @@ class ChatTab:
         # The conversation is written back once: Gradio runs a State's delete callback
         # (`forget_session`, which deletes the session's files when its tab closes) only
         # for a state some event has written. A skipped State costs nothing per update.
-        yield question, turns
-        if turns and turns[-1].status is TurnStatus.WAITING:
-            async for chat in self._answer(values, request_locale(request), shown=question):
+        if not (turns and turns[-1].status is TurnStatus.WAITING):
+            yield question, turns
+            return
+        answer = self._answer(values, request_locale(request), shown=question)
+        first = asyncio.ensure_future(anext(answer, None))
+        try:
+            # Rendering the question while the model reads the prompt takes CPU from it: an
+            # answer that starts within QUESTION_GRACE_S shows together with its question.
+            written = not (await asyncio.wait({first}, timeout=QUESTION_GRACE_S))[0]
+            if written:
+                yield question, turns
+            chat = await first
+            if chat is not None or not written:
+                yield (question if chat is None else chat), (gr.skip() if written else turns)
+            async for chat in answer:
                 yield chat, gr.skip()
+        finally:
+            first.cancel()  # the event was cancelled while the answer had not started
 
     async def preprocessed(self, raw: Values) -> Values:
         """The send event's inputs as Gradio's preprocessing would pass them.
