@@ -83,8 +83,12 @@ OURS, PEER = "ours", "llama_cpp.server"
 SERVED_NAME = {"full": "autoglm-phone-9b", "int8": "autoglm-phone-9b-int8",
                "int4": "autoglm-phone-9b-int4"}
 # llama_cpp.server's defaults are repeat_penalty 1.1, top_k 40, min_p 0.05, top_p 0.95; ours
-# switches all four off, so the peer is asked for the same (greedy either way at temperature 0).
+# switches the last three off, and the peer is asked for the same. Both are asked for no
+# repetition penalty: ours serves the offline default with one, counted over the whole
+# answer where llama.cpp's server counts the last 64 tokens, so the two greedy answers
+# part after a few hundred characters. Without it they are the same, token for token.
 PEER_SAMPLING = {"repeat_penalty": 1.0, "top_k": 0, "min_p": 0.0, "top_p": 1.0}
+OURS_SAMPLING = {"repetition_penalty": 1.0}
 
 EVAL_TEXT = REPO_ROOT / "bench" / "data" / "eval_text.txt"
 QUALITY_JSON = REPO_ROOT / "autoglm_demo" / "engine" / "measured_quality.json"
@@ -312,7 +316,9 @@ def start_ours(stack: ExitStack, env: dict[str, str], precision: str) -> Endpoin
         loopback_url(port, "/health"),
         env,
     ))
-    return Endpoint(precision, OURS, loopback_url(port), process.pid, SERVED_NAME[precision])
+    return Endpoint(
+        precision, OURS, loopback_url(port), process.pid, SERVED_NAME[precision], OURS_SAMPLING
+    )
 
 
 def start_peer(stack: ExitStack, env: dict[str, str], precision: str, gguf: Path) -> Endpoint:
