@@ -43,6 +43,8 @@ def event_stream_middleware(demo: gr.Blocks, linger_s: float = LINGER_S) -> Midd
 
 def is_close_stream(body: bytes) -> bool:
     """Whether `body` is one server-sent event carrying Gradio's `close_stream` message."""
+    if b'"close_stream"' not in body:  # every streamed update passes here: no parse for it
+        return False
     text = body.decode("utf-8", "replace").strip()
     if not text.startswith("data:"):
         return False
