@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -21,16 +23,21 @@ TAP = 'do(action="Tap", element=[500,100])'
 COMMENT = "Tapped the title bar, not the search box."
 
 
+@contextmanager
+def serve_qa_page(model: Path, cache_dir: Path, folder: Path, **options: Any) -> Iterator[str]:
+    """A page started with --qa, recording into a new SQLite store in `folder`."""
+    port = free_port()
+    database = f"sqlite:///{folder / 'qa.sqlite3'}"
+    settings = page_settings(model, port, cache_dir=cache_dir, qa=True, qa_db=database, **options)
+    with serve_app(build_page_app(settings), port=port) as base:
+        yield base
+
+
 @pytest.fixture(scope="module")
 def qa_page(
     tagged_model_dir: Path, offline_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    database = tmp_path_factory.mktemp("qa") / "qa.sqlite3"
-    port = free_port()
-    settings = page_settings(
-        tagged_model_dir, port, cache_dir=offline_cache_dir, qa=True, qa_db=f"sqlite:///{database}"
-    )
-    with serve_app(build_page_app(settings), port=port) as base:
+    with serve_qa_page(tagged_model_dir, offline_cache_dir, tmp_path_factory.mktemp("qa")) as base:
         yield base
 
 

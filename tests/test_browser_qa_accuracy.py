@@ -13,9 +13,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from autoglm_demo.main import build_page_app
 from tests.browser import ARTIFACTS, open_page, send
-from tests.conftest import free_port, page_settings, serve_app
+from tests.test_browser_qa import serve_qa_page
 
 pytestmark = pytest.mark.slow
 
@@ -27,17 +26,9 @@ QUESTION = "Where is the search box?"
 def qa_page(
     tagged_model_dir: Path, offline_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    database = tmp_path_factory.mktemp("qa") / "qa.sqlite3"
-    port = free_port()
-    settings = page_settings(
-        tagged_model_dir,
-        port,
-        cache_dir=offline_cache_dir,
-        qa=True,
-        qa_db=f"sqlite:///{database}",
-        qa_store_media=True,  # the screenshot is marked on in the QA tab
-    )
-    with serve_app(build_page_app(settings), port=port) as base:
+    folder = tmp_path_factory.mktemp("qa")
+    # The screenshot is marked on in the QA tab, so the store keeps it.
+    with serve_qa_page(tagged_model_dir, offline_cache_dir, folder, qa_store_media=True) as base:
         yield base
 
 
