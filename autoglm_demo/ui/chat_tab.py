@@ -323,8 +323,10 @@ class ChatTab:
             if written:
                 yield question, turns
             chat = await first
-            if chat is not None or not written:
-                yield (question if chat is None else chat), (gr.skip() if written else turns)
+            if chat is not None:
+                yield chat, (gr.skip() if written else turns)
+            elif not written:  # no answer to show: the question, and the conversation, alone
+                yield question, turns
             async for chat in answer:
                 yield chat, gr.skip()
         finally:
